@@ -1,0 +1,115 @@
+# OCS - ONNX GenAI operator conformance suite.
+#
+#   make conformance   build, then run the conformance suite (the main job)
+#   make test          build, then run the unit tests and ONNX's node tests
+#   make SANITIZE=address,undefined test    the same under ASan/UBSan
+#
+# Build outputs go to $(BUILD) (build/, or build-san/ with SANITIZE).  Missing
+# Debian packages are installed first when running as root (see `make deps`).
+
+SHARED   ?= ../shared
+NODE_TESTS ?= $(SHARED)/onnx-v1.22.0/node
+SANITIZE ?=
+BUILD    ?= build$(if $(SANITIZE),-san)
+CC       ?= cc
+OPT      ?= -O2
+
+CPPFLAGS := -Iinclude -I$(BUILD)/gen -D_XOPEN_SOURCE=700
+CFLAGS   := -std=c11 $(OPT) -g -Wall -Wextra -Werror -MMD -MP
+LDLIBS   := -lprotobuf-c -lm
+ifneq ($(SANITIZE),)
+CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS  += -fsanitize=$(SANITIZE)
+endif
+
+PROTOS   := $(wildcard spec/*.proto)
+PROTO_C  := $(patsubst spec/%.proto,$(BUILD)/gen/%.pb-c.c,$(PROTOS))
+PROTO_H  := $(PROTO_C:.c=.h)
+
+LIB_SRC  := $(wildcard spec/*.c) $(wildcard reference/*.c) $(wildcard reference/ops/*.c)
+LIB_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC)) $(PROTO_C:.c=.o)
+CLI_SRC  := $(wildcard conformance/*.c)
+CLI_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(CLI_SRC))
+TEST_SRC := $(wildcard tests/test_*.c)
+TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+
+LIB := $(BUILD)/libocs.a
+OCS := $(BUILD)/ocs
+
+.PHONY: all deps test unit-test node-test conformance clean
+.DEFAULT_GOAL := all
+
+all: deps
+	@$(MAKE) --no-print-directory $(OCS) $(TEST_BIN)
+
+# ---- dependencies -----------------------------------------------------------
+DEB_PKGS := gcc make pkg-config protobuf-c-compiler libprotobuf-c-dev libcmocka-dev \
+            libopenblas-dev libxml2-dev libxml2-utils
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    if [ "$$(id -u)" = 0 ]; then \
+	        echo "installing Debian packages:$$missing"; \
+	        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) || exit 1; \
+	    else \
+	        echo "missing Debian packages; run as root:"; \
+	        echo "  apt-get install -y$$missing"; exit 1; \
+	    fi; \
+	fi
+
+# ---- build ----------------------------------------------------------------------
+$(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: spec/%.proto
+	@mkdir -p $(dir $@)
+	protoc-c --proto_path=spec --c_out=$(BUILD)/gen $<
+
+# Everything may include the generated headers.
+$(LIB_OBJ) $(CLI_OBJ): | $(PROTO_H)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+# protoc-c output is not ours to keep -Wextra clean.
+$(BUILD)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c
+	$(CC) $(CPPFLAGS) $(filter-out -Wextra -Werror,$(CFLAGS)) -c -o $@ $<
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(OCS): $(CLI_OBJ) $(LIB_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB_OBJ) $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c $(LIB_OBJ) | $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJ) -lcmocka $(LDLIBS)
+
+# ---- tests ------------------------------------------------------------------------
+test: all
+	@$(MAKE) --no-print-directory unit-test node-test
+
+unit-test:
+	@fail=0; for t in $(TEST_BIN); do \
+	    OCS_SHARED=$(SHARED) $$t || fail=1; \
+	done; exit $$fail
+
+node-test:
+	@if [ -d "$(NODE_TESTS)" ]; then \
+	    $(OCS) onnx-test $(NODE_TESTS); \
+	else \
+	    echo "node-test: $(NODE_TESTS) not found, skipped"; \
+	fi
+
+conformance: all
+	@if [ -d "$(NODE_TESTS)" ]; then \
+	    $(OCS) onnx-test $(NODE_TESTS); \
+	else \
+	    echo "conformance: $(NODE_TESTS) not found; point NODE_TESTS at an ONNX backend-test tree"; \
+	fi
+
+clean:
+	rm -rf build build-san
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,894 @@
+/*
+ * reference/exec.c - the reference executor.
+ *
+ * A session plans every graph it may run once: each node resolves to a
+ * reference kernel (at the model's opset for its domain) or to a
+ * model-local function, and the nodes are put in topological order
+ * (Kahn's algorithm; a cycle is an error).  A node that holds subgraphs
+ * depends on the outer values those subgraphs read, so a subgraph never runs
+ * before the values it captures exist.
+ *
+ * Running walks the planned order.  Values live in scopes: a hash map from
+ * name to tensor with a link to the enclosing scope, which is how subgraphs of
+ * If/Loop/Scan see outer values.  A function call runs its body in a fresh
+ * scope that sees only the function's formal inputs, with attribute
+ * references replaced by the caller's attributes (or the function's
+ * defaults).  Intermediate values are freed after their last use.
+ */
+#include "ocs/exec.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_CALL_DEPTH 64
+
+/* ---- plans --------------------------------------------------------------------------- */
+
+typedef struct plan_node {
+    const ocs_node *node;
+    const ocs_op_def *op;           /* NULL for a function call */
+    const ocs_function *fn;         /* the callee, or NULL */
+    int64_t since_version;
+    size_t n_release;               /* values whose last use is this node */
+    const char **release;
+} plan_node;
+
+typedef struct plan {
+    const void *key;                /* the ocs_graph or ocs_function planned */
+    size_t n;
+    plan_node *order;
+    struct plan *next;              /* session's list of plans */
+} plan;
+
+struct ocs_session {
+    const ocs_model *model;
+    plan *plans;
+};
+
+/* An opset context: where a node list takes its opset imports from. */
+typedef struct opsets {
+    const ocs_opset *list;
+    size_t n;
+    const ocs_model *model;         /* fallback for domains the list lacks */
+} opsets;
+
+static int64_t opset_of(const opsets *o, const char *domain)
+{
+    if (!domain || !strcmp(domain, "ai.onnx"))
+        domain = "";
+    for (size_t i = 0; i < o->n; i++)
+        if (!strcmp(o->list[i].domain, domain))
+            return o->list[i].version;
+    return ocs_model_opset(o->model, domain);
+}
+
+/* ---- a string set, for planning --------------------------------------------------- */
+
+typedef struct strset {
+    const char **keys;
+    size_t cap, len;
+} strset;
+
+static size_t hash_str(const char *s)
+{
+    size_t h = 1469598103934665603u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211u;
+    return h;
+}
+
+static int strset_grow(strset *s)
+{
+    size_t cap = s->cap ? s->cap * 2 : 64;
+    const char **keys = calloc(cap, sizeof *keys);
+    if (!keys)
+        return -1;
+    for (size_t i = 0; i < s->cap; i++) {
+        if (!s->keys[i])
+            continue;
+        size_t j = hash_str(s->keys[i]) & (cap - 1);
+        while (keys[j])
+            j = (j + 1) & (cap - 1);
+        keys[j] = s->keys[i];
+    }
+    free(s->keys);
+    s->keys = keys;
+    s->cap = cap;
+    return 0;
+}
+
+/* Index of key, or of the empty slot where it would go. */
+static size_t strset_slot(const strset *s, const char *key)
+{
+    size_t j = hash_str(key) & (s->cap - 1);
+    while (s->keys[j] && strcmp(s->keys[j], key))
+        j = (j + 1) & (s->cap - 1);
+    return j;
+}
+
+static int strset_has(const strset *s, const char *key)
+{
+    return s->cap && s->keys[strset_slot(s, key)] != NULL;
+}
+
+/* 1 if added, 0 if present, -1 on allocation failure. */
+static int strset_add(strset *s, const char *key)
+{
+    if ((s->len + 1) * 2 > s->cap && strset_grow(s))
+        return -1;
+    size_t j = strset_slot(s, key);
+    if (s->keys[j])
+        return 0;
+    s->keys[j] = key;
+    s->len++;
+    return 1;
+}
+
+static void strset_free(strset *s)
+{
+    free(s->keys);
+    memset(s, 0, sizeof *s);
+}
+
+/* ---- scopes ------------------------------------------------------------------------- */
+
+typedef struct slot {
+    const char *name;
+    ocs_tensor *t;
+    int owned;
+} slot;
+
+struct ocs_scope {
+    slot *slots;
+    size_t cap, len;
+    ocs_scope *parent;               /* NULL for the outermost scope or a function body */
+    ocs_session *session;
+    const opsets *ops;
+    int depth;                       /* nesting of subgraphs and calls */
+};
+
+static void scope_init(ocs_scope *sc, ocs_session *s, ocs_scope *parent, const opsets *ops, int depth)
+{
+    memset(sc, 0, sizeof *sc);
+    sc->session = s;
+    sc->parent = parent;
+    sc->ops = ops;
+    sc->depth = depth;
+}
+
+static void scope_free(ocs_scope *sc)
+{
+    for (size_t i = 0; i < sc->cap; i++)
+        if (sc->slots[i].name && sc->slots[i].owned)
+            ocs_tensor_free(sc->slots[i].t);
+    free(sc->slots);
+    sc->slots = NULL;
+    sc->cap = sc->len = 0;
+}
+
+static slot *scope_find_local(const ocs_scope *sc, const char *name)
+{
+    if (!sc->cap)
+        return NULL;
+    size_t j = hash_str(name) & (sc->cap - 1);
+    while (sc->slots[j].name) {
+        if (!strcmp(sc->slots[j].name, name))
+            return &sc->slots[j];
+        j = (j + 1) & (sc->cap - 1);
+    }
+    return NULL;
+}
+
+static const ocs_tensor *scope_lookup(const ocs_scope *sc, const char *name, int *found)
+{
+    for (; sc; sc = sc->parent) {
+        slot *e = scope_find_local(sc, name);
+        if (e) {
+            *found = 1;
+            return e->t;
+        }
+    }
+    *found = 0;
+    return NULL;
+}
+
+/* Stores t under name (taking ownership when owned); replaces nothing: the
+ * planner guarantees single assignment. */
+static ocs_status scope_put(ocs_scope *sc, const char *name, ocs_tensor *t, int owned, ocs_err *err)
+{
+    if ((sc->len + 1) * 2 > sc->cap) {
+        size_t cap = sc->cap ? sc->cap * 2 : 64;
+        slot *slots = calloc(cap, sizeof *slots);
+        if (!slots) {
+            if (owned)
+                ocs_tensor_free(t);
+            return ocs_fail(err, OCS_ERR_NOMEM, "out of memory storing value '%s'", name);
+        }
+        for (size_t i = 0; i < sc->cap; i++) {
+            if (!sc->slots[i].name)
+                continue;
+            size_t j = hash_str(sc->slots[i].name) & (cap - 1);
+            while (slots[j].name)
+                j = (j + 1) & (cap - 1);
+            slots[j] = sc->slots[i];
+        }
+        free(sc->slots);
+        sc->slots = slots;
+        sc->cap = cap;
+    }
+    size_t j = hash_str(name) & (sc->cap - 1);
+    while (sc->slots[j].name && strcmp(sc->slots[j].name, name))
+        j = (j + 1) & (sc->cap - 1);
+    if (sc->slots[j].name) {
+        if (owned)
+            ocs_tensor_free(t);
+        return ocs_fail(err, OCS_ERR_INVALID, "value '%s' is assigned twice", name);
+    }
+    sc->slots[j].name = name;
+    sc->slots[j].t = t;
+    sc->slots[j].owned = owned;
+    sc->len++;
+    return OCS_OK;
+}
+
+/* Frees a local owned value early (after its last use).  Backward-shift
+ * deletion keeps the linear-probing chains intact. */
+static void scope_release(ocs_scope *sc, const char *name)
+{
+    slot *e = scope_find_local(sc, name);
+    if (!e)
+        return;
+    if (e->owned)
+        ocs_tensor_free(e->t);
+    size_t i = (size_t)(e - sc->slots);
+    size_t mask = sc->cap - 1;
+    sc->slots[i].name = NULL;
+    sc->len--;
+    for (size_t j = (i + 1) & mask; sc->slots[j].name; j = (j + 1) & mask) {
+        size_t home = hash_str(sc->slots[j].name) & mask;
+        /* move j into the hole at i when its home is not in (i, j] */
+        if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
+            sc->slots[i] = sc->slots[j];
+            sc->slots[j].name = NULL;
+            i = j;
+        }
+    }
+}
+
+/* ---- planning ------------------------------------------------------------------------ */
+
+static ocs_status plan_graph(ocs_session *s, const ocs_graph *g, const opsets *ops, int depth,
+                             ocs_err *err);
+static ocs_status plan_function(ocs_session *s, const ocs_function *fn, int depth, ocs_err *err);
+
+static plan *find_plan(const ocs_session *s, const void *key)
+{
+    for (plan *p = s->plans; p; p = p->next)
+        if (p->key == key)
+            return p;
+    return NULL;
+}
+
+static void plan_free(plan *p)
+{
+    for (size_t i = 0; i < p->n; i++)
+        free(p->order[i].release);
+    free(p->order);
+    free(p);
+}
+
+/* Adds to `used` every name that the subgraph g reads from outside itself. */
+static int collect_free_names(const ocs_graph *g, strset *used)
+{
+    strset local = {0};
+    int rc = 0;
+    for (size_t i = 0; i < g->n_inputs && !rc; i++)
+        rc = strset_add(&local, g->inputs[i].name) < 0;
+    for (size_t i = 0; i < g->n_inits && !rc; i++)
+        rc = strset_add(&local, g->inits[i].name) < 0;
+    for (size_t i = 0; i < g->n_nodes && !rc; i++)
+        for (size_t k = 0; k < g->nodes[i].n_outputs && !rc; k++)
+            rc = strset_add(&local, g->nodes[i].outputs[k]) < 0;
+    for (size_t i = 0; i < g->n_nodes && !rc; i++) {
+        const ocs_node *n = &g->nodes[i];
+        for (size_t k = 0; k < n->n_inputs && !rc; k++)
+            if (n->inputs[k][0] && !strset_has(&local, n->inputs[k]))
+                rc = strset_add(used, n->inputs[k]) < 0;
+        for (size_t k = 0; k < n->n_attrs && !rc; k++) {
+            const ocs_attr *at = &n->attrs[k];
+            if (at->type == OCS_ATTR_GRAPH && at->g) {
+                strset inner = {0};
+                rc = collect_free_names(at->g, &inner);
+                for (size_t j = 0; j < inner.cap && !rc; j++)
+                    if (inner.keys[j] && !strset_has(&local, inner.keys[j]))
+                        rc = strset_add(used, inner.keys[j]) < 0;
+                strset_free(&inner);
+            } else if (at->type == OCS_ATTR_GRAPHS) {
+                for (size_t m = 0; m < at->n && !rc; m++) {
+                    strset inner = {0};
+                    rc = collect_free_names(at->graphs[m], &inner);
+                    for (size_t j = 0; j < inner.cap && !rc; j++)
+                        if (inner.keys[j] && !strset_has(&local, inner.keys[j]))
+                            rc = strset_add(used, inner.keys[j]) < 0;
+                    strset_free(&inner);
+                }
+            }
+        }
+    }
+    for (size_t i = 0; i < g->n_outputs && !rc; i++)
+        if (!strset_has(&local, g->outputs[i].name))
+            rc = strset_add(used, g->outputs[i].name) < 0;
+    strset_free(&local);
+    return rc;
+}
+
+/* The names node n reads: its inputs plus what its subgraphs capture. */
+static int node_reads(const ocs_node *n, strset *reads)
+{
+    for (size_t k = 0; k < n->n_inputs; k++)
+        if (n->inputs[k][0] && strset_add(reads, n->inputs[k]) < 0)
+            return -1;
+    for (size_t k = 0; k < n->n_attrs; k++) {
+        const ocs_attr *at = &n->attrs[k];
+        if (at->type == OCS_ATTR_GRAPH && at->g && collect_free_names(at->g, reads))
+            return -1;
+        if (at->type == OCS_ATTR_GRAPHS)
+            for (size_t m = 0; m < at->n; m++)
+                if (collect_free_names(at->graphs[m], reads))
+                    return -1;
+    }
+    return 0;
+}
+
+/* Resolves one node to a kernel or a function, and plans its subgraphs. */
+static ocs_status resolve_node(ocs_session *s, const ocs_node *n, const opsets *ops, int depth,
+                               plan_node *pn, ocs_err *err)
+{
+    char label[256];
+    memset(pn, 0, sizeof *pn);
+    pn->node = n;
+    const ocs_function *fn = ocs_model_function(s->model, n->domain, n->op_type, n->overload);
+    if (fn) {
+        pn->fn = fn;
+        ocs_status st = plan_function(s, fn, depth + 1, err);
+        if (st != OCS_OK)
+            return ocs_err_prefix(err, st, "%s: ", ocs_node_label(n, label, sizeof label));
+    } else {
+        int64_t v = opset_of(ops, n->domain);
+        if (v < 0)
+            return ocs_fail(err, OCS_ERR_INVALID, "%s: the model imports no opset for domain '%s'",
+                            ocs_node_label(n, label, sizeof label), n->domain);
+        const ocs_op_def *op = ocs_op_find(n->domain, n->op_type);
+        if (!op)
+            return ocs_fail(err, OCS_ERR_UNSUPPORTED, "operator %s%s%s is not implemented",
+                            n->domain[0] ? n->domain : "", n->domain[0] ? "." : "", n->op_type);
+        int64_t since = ocs_op_since_version(op, v);
+        if (since < 0)
+            return ocs_fail(err, OCS_ERR_INVALID, "%s: operator %s does not exist at opset %lld",
+                            ocs_node_label(n, label, sizeof label), n->op_type, (long long)v);
+        if (!op->kernel)
+            return ocs_fail(err, OCS_ERR_UNSUPPORTED, "operator %s has no reference kernel",
+                            n->op_type);
+        pn->op = op;
+        pn->since_version = since;
+    }
+    for (size_t k = 0; k < n->n_attrs; k++) {
+        const ocs_attr *at = &n->attrs[k];
+        ocs_status st = OCS_OK;
+        if (at->type == OCS_ATTR_GRAPH && at->g)
+            st = plan_graph(s, at->g, ops, depth + 1, err);
+        for (size_t m = 0; st == OCS_OK && at->type == OCS_ATTR_GRAPHS && m < at->n; m++)
+            st = plan_graph(s, at->graphs[m], ops, depth + 1, err);
+        if (st != OCS_OK)
+            return ocs_err_prefix(err, st, "%s, attribute '%s': ",
+                                  ocs_node_label(n, label, sizeof label), at->name);
+    }
+    return OCS_OK;
+}
+
+/*
+ * Plans a node list: topological order and last uses.  `defined` holds the
+ * names available before the first node (inputs, initializers); `keep` the
+ * names that must survive to the end (outputs).  Values not defined here
+ * (captured from an outer scope) are never released by this plan.
+ */
+static ocs_status plan_nodes(ocs_session *s, const void *key, const ocs_node *nodes, size_t n_nodes,
+                             const strset *keep, const opsets *ops, int depth, ocs_err *err)
+{
+    if (depth > MAX_CALL_DEPTH)
+        return ocs_fail(err, OCS_ERR_INVALID, "subgraphs or function calls nest deeper than %d",
+                        MAX_CALL_DEPTH);
+    if (find_plan(s, key))
+        return OCS_OK;
+
+    ocs_status st = OCS_OK;
+    plan *p = calloc(1, sizeof *p);
+    size_t *indeg = calloc(n_nodes + 1, sizeof *indeg);
+    size_t *queue = calloc(n_nodes + 1, sizeof *queue);
+    strset *reads = calloc(n_nodes + 1, sizeof *reads);
+    strset produced = {0};
+    /* producer index of each output name, kept parallel to a name list */
+    const char **out_names = NULL;
+    size_t *out_owner = NULL, n_out = 0;
+    if (!p || !indeg || !queue || !reads) {
+        st = ocs_fail(err, OCS_ERR_NOMEM, "out of memory planning a graph");
+        goto done;
+    }
+    p->key = key;
+    p->order = calloc(n_nodes + 1, sizeof *p->order);
+    for (size_t i = 0; i < n_nodes; i++)
+        n_out += nodes[i].n_outputs;
+    out_names = calloc(n_out + 1, sizeof *out_names);
+    out_owner = calloc(n_out + 1, sizeof *out_owner);
+    if (!p->order || !out_names || !out_owner) {
+        st = ocs_fail(err, OCS_ERR_NOMEM, "out of memory planning a graph");
+        goto done;
+    }
+
+    /* Who produces what; every name is assigned once. */
+    n_out = 0;
+    for (size_t i = 0; i < n_nodes; i++) {
+        for (size_t k = 0; k < nodes[i].n_outputs; k++) {
+            const char *o = nodes[i].outputs[k];
+            if (!o[0])
+                continue;
+            int r = strset_add(&produced, o);
+            if (r < 0) {
+                st = ocs_fail(err, OCS_ERR_NOMEM, "out of memory planning a graph");
+                goto done;
+            }
+            if (r == 0) {
+                char label[256];
+                st = ocs_fail(err, OCS_ERR_INVALID, "%s: value '%s' is produced by more than one node",
+                              ocs_node_label(&nodes[i], label, sizeof label), o);
+                goto done;
+            }
+            out_names[n_out] = o;
+            out_owner[n_out++] = i;
+        }
+        if (node_reads(&nodes[i], &reads[i])) {
+            st = ocs_fail(err, OCS_ERR_NOMEM, "out of memory planning a graph");
+            goto done;
+        }
+    }
+
+    /* Edges producer -> consumer; in-degree counts distinct producers read. */
+    for (size_t i = 0; i < n_nodes; i++)
+        for (size_t j = 0; j < n_out; j++)
+            if (strset_has(&reads[i], out_names[j]))
+                indeg[i]++;
+
+    size_t head = 0, tail = 0;
+    for (size_t i = 0; i < n_nodes; i++)
+        if (!indeg[i])
+            queue[tail++] = i;
+    while (head < tail) {
+        size_t i = queue[head++];
+        p->order[p->n++].node = &nodes[i];
+        for (size_t j = 0; j < n_out; j++) {
+            if (out_owner[j] != i)
+                continue;
+            for (size_t c = 0; c < n_nodes; c++)
+                if (indeg[c] && strset_has(&reads[c], out_names[j]) && --indeg[c] == 0)
+                    queue[tail++] = c;
+        }
+    }
+    if (p->n != n_nodes) {
+        char label[256];
+        for (size_t i = 0; i < n_nodes; i++)
+            if (indeg[i]) {
+                st = ocs_fail(err, OCS_ERR_INVALID,
+                              "the graph has a cycle: %s depends on its own output", ocs_node_label(&nodes[i], label, sizeof label));
+                break;
+            }
+        goto done;
+    }
+
+    /* Resolve kernels (in order, so errors name the first offender). */
+    for (size_t i = 0; i < p->n; i++) {
+        const ocs_node *n = p->order[i].node;
+        st = resolve_node(s, n, ops, depth, &p->order[i], err);
+        if (st != OCS_OK)
+            goto done;
+    }
+
+    /* Last use of each produced value that is not kept. */
+    for (size_t j = 0; j < n_out; j++) {
+        const char *name = out_names[j];
+        if (strset_has(keep, name))
+            continue;
+        size_t last = SIZE_MAX;
+        for (size_t i = 0; i < p->n; i++) {
+            size_t idx = (size_t)(p->order[i].node - nodes);
+            if (strset_has(&reads[idx], name))
+                last = i;
+        }
+        if (last == SIZE_MAX) {      /* never read: free right after it is made */
+            for (size_t i = 0; i < p->n; i++)
+                if ((size_t)(p->order[i].node - nodes) == out_owner[j])
+                    last = i;
+        }
+        plan_node *pn = &p->order[last];
+        const char **r = realloc(pn->release, (pn->n_release + 1) * sizeof *r);
+        if (!r) {
+            st = ocs_fail(err, OCS_ERR_NOMEM, "out of memory planning a graph");
+            goto done;
+        }
+        r[pn->n_release++] = name;
+        pn->release = r;
+    }
+
+    p->next = s->plans;
+    s->plans = p;
+    p = NULL;
+done:
+    if (p)
+        plan_free(p);
+    for (size_t i = 0; reads && i < n_nodes; i++)
+        strset_free(&reads[i]);
+    free(reads);
+    strset_free(&produced);
+    free(indeg);
+    free(queue);
+    free(out_names);
+    free(out_owner);
+    return st;
+}
+
+static ocs_status plan_graph(ocs_session *s, const ocs_graph *g, const opsets *ops, int depth,
+                             ocs_err *err)
+{
+    strset keep = {0};
+    for (size_t i = 0; i < g->n_outputs; i++)
+        if (strset_add(&keep, g->outputs[i].name) < 0) {
+            strset_free(&keep);
+            return ocs_fail(err, OCS_ERR_NOMEM, "out of memory planning graph '%s'", g->name);
+        }
+    ocs_status st = plan_nodes(s, g, g->nodes, g->n_nodes, &keep, ops, depth, err);
+    strset_free(&keep);
+    return st;
+}
+
+static ocs_status plan_function(ocs_session *s, const ocs_function *fn, int depth, ocs_err *err)
+{
+    if (find_plan(s, fn))
+        return OCS_OK;
+    /* A plan is registered only once complete, so a function that calls
+     * itself keeps descending until the depth bound stops it. */
+    if (depth > MAX_CALL_DEPTH)
+        return ocs_fail(err, OCS_ERR_INVALID, "function '%s' calls itself (directly or not)", fn->name);
+    strset keep = {0};
+    for (size_t i = 0; i < fn->n_outputs; i++)
+        if (strset_add(&keep, fn->outputs[i]) < 0) {
+            strset_free(&keep);
+            return ocs_fail(err, OCS_ERR_NOMEM, "out of memory planning function '%s'", fn->name);
+        }
+    opsets ops = {fn->opsets, fn->n_opsets, s->model};
+    ocs_status st = plan_nodes(s, fn, fn->nodes, fn->n_nodes, &keep, &ops, depth, err);
+    strset_free(&keep);
+    if (st != OCS_OK)
+        return ocs_err_prefix(err, st, "function %s: ", fn->name);
+    return OCS_OK;
+}
+
+/* ---- running ------------------------------------------------------------------------- */
+
+static ocs_status run_nodes(ocs_scope *sc, const plan *p, ocs_err *err);
+
+int ocs_kernel_output_wanted(const ocs_kernel_args *a, size_t i)
+{
+    return i < a->node->n_outputs && a->node->outputs[i][0] != '\0';
+}
+
+/*
+ * Builds the node a function body sees: attribute references replaced by the
+ * caller's attribute of that name, or the function's default, or dropped.
+ * The copy shares every pointer with its sources; free only its attrs array.
+ */
+static ocs_status bind_attrs(const ocs_node *body, const ocs_node *caller, const ocs_function *fn,
+                             ocs_node *out, ocs_err *err)
+{
+    *out = *body;
+    int refs = 0;
+    for (size_t k = 0; k < body->n_attrs; k++)
+        refs |= body->attrs[k].ref_attr_name != NULL && body->attrs[k].ref_attr_name[0];
+    if (!refs)
+        return OCS_OK;
+    ocs_attr *attrs = calloc(body->n_attrs ? body->n_attrs : 1, sizeof *attrs);
+    if (!attrs)
+        return ocs_fail(err, OCS_ERR_NOMEM, "out of memory binding attributes");
+    size_t n = 0;
+    for (size_t k = 0; k < body->n_attrs; k++) {
+        const ocs_attr *at = &body->attrs[k];
+        if (!at->ref_attr_name || !at->ref_attr_name[0]) {
+            attrs[n++] = *at;
+            continue;
+        }
+        const ocs_attr *src = ocs_node_attr(caller, at->ref_attr_name);
+        for (size_t d = 0; !src && d < fn->n_attr_defaults; d++)
+            if (!strcmp(fn->attr_defaults[d].name, at->ref_attr_name))
+                src = &fn->attr_defaults[d];
+        if (!src)
+            continue;
+        attrs[n] = *src;
+        attrs[n].name = at->name;
+        attrs[n].ref_attr_name = NULL;
+        n++;
+    }
+    out->attrs = attrs;
+    out->n_attrs = n;
+    return OCS_OK;
+}
+
+static ocs_status call_function(ocs_scope *sc, const plan_node *pn, const ocs_node *node,
+                                const ocs_tensor *const *in, ocs_tensor **out, ocs_err *err)
+{
+    const ocs_function *fn = pn->fn;
+    const plan *body = find_plan(sc->session, fn);
+    if (!body)
+        return ocs_fail(err, OCS_ERR_INVALID, "function '%s' was not planned", fn->name);
+    if (sc->depth >= MAX_CALL_DEPTH)
+        return ocs_fail(err, OCS_ERR_INVALID, "calls nest deeper than %d", MAX_CALL_DEPTH);
+    if (node->n_inputs > fn->n_inputs || node->n_outputs > fn->n_outputs)
+        return ocs_fail(err, OCS_ERR_INVALID,
+                        "the call passes %zu inputs and %zu outputs; function '%s' has %zu and %zu",
+                        node->n_inputs, node->n_outputs, fn->name, fn->n_inputs, fn->n_outputs);
+
+    opsets ops = {fn->opsets, fn->n_opsets, sc->session->model};
+    ocs_scope inner;
+    scope_init(&inner, sc->session, NULL, &ops, sc->depth + 1);
+    ocs_status st = OCS_OK;
+    for (size_t i = 0; i < node->n_inputs && st == OCS_OK; i++)
+        if (in[i])
+            st = scope_put(&inner, fn->inputs[i], (ocs_tensor *)in[i], 0, err);
+
+    /* Run the body with each node's attribute references bound. */
+    for (size_t i = 0; i < body->n && st == OCS_OK; i++) {
+        plan_node bound = body->order[i];
+        ocs_node tmp;
+        st = bind_attrs(bound.node, node, fn, &tmp, err);
+        if (st != OCS_OK)
+            break;
+        bound.node = &tmp;
+        plan one = {fn, 1, &bound, NULL};
+        st = run_nodes(&inner, &one, err);
+        if (tmp.attrs != body->order[i].node->attrs)
+            free(tmp.attrs);
+    }
+    for (size_t i = 0; i < node->n_outputs && st == OCS_OK; i++) {
+        if (!node->outputs[i][0])
+            continue;
+        slot *e = scope_find_local(&inner, fn->outputs[i]);
+        if (!e) {
+            st = ocs_fail(err, OCS_ERR_INVALID, "function '%s' did not produce output '%s'", fn->name,
+                          fn->outputs[i]);
+            break;
+        }
+        if (e->owned) {
+            out[i] = e->t;
+            e->owned = 0;
+        } else {
+            st = ocs_tensor_clone(e->t, &out[i], err);
+        }
+    }
+    scope_free(&inner);
+    return st;
+}
+
+static ocs_status run_node(ocs_scope *sc, const plan_node *pn, ocs_err *err)
+{
+    const ocs_node *n = pn->node;
+    char label[256];
+    const ocs_tensor **in = calloc(n->n_inputs + 1, sizeof *in);
+    ocs_tensor **out = calloc(n->n_outputs + 1, sizeof *out);
+    ocs_status st = OCS_OK;
+    if (!in || !out) {
+        st = ocs_fail(err, OCS_ERR_NOMEM, "out of memory running %s", ocs_node_label(n, label, sizeof label));
+        goto done;
+    }
+    for (size_t i = 0; i < n->n_inputs; i++) {
+        if (!n->inputs[i][0])
+            continue;
+        int found;
+        in[i] = scope_lookup(sc, n->inputs[i], &found);
+        if (!found) {
+            st = ocs_fail(err, OCS_ERR_INVALID, "%s: input %zu '%s' is not defined",
+                          ocs_node_label(n, label, sizeof label), i, n->inputs[i]);
+            goto done;
+        }
+    }
+
+    if (pn->fn) {
+        st = call_function(sc, pn, n, in, out, err);
+    } else {
+        ocs_kernel_args a = {
+            .node = n,
+            .since_version = pn->since_version,
+            .n_inputs = n->n_inputs,
+            .inputs = in,
+            .n_outputs = n->n_outputs,
+            .outputs = out,
+            .scope = sc,
+            .err = err,
+        };
+        ocs_err_clear(err);
+        st = pn->op->kernel(&a);
+    }
+    if (st != OCS_OK) {
+        ocs_err_prefix(err, st, "%s: ", ocs_node_label(n, label, sizeof label));
+        goto done;
+    }
+    for (size_t i = 0; i < n->n_outputs; i++) {
+        if (!n->outputs[i][0])
+            continue;
+        if (!out[i]) {
+            st = ocs_fail(err, OCS_ERR_RUNTIME, "%s: output %zu '%s' was not produced",
+                          ocs_node_label(n, label, sizeof label), i, n->outputs[i]);
+            goto done;
+        }
+        st = scope_put(sc, n->outputs[i], out[i], 1, err);
+        out[i] = NULL;
+        if (st != OCS_OK) {
+            ocs_err_prefix(err, st, "%s: ", ocs_node_label(n, label, sizeof label));
+            goto done;
+        }
+    }
+done:
+    for (size_t i = 0; out && i < n->n_outputs; i++)
+        ocs_tensor_free(out[i]);
+    free(out);
+    free(in);
+    return st;
+}
+
+static ocs_status run_nodes(ocs_scope *sc, const plan *p, ocs_err *err)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        ocs_status st = run_node(sc, &p->order[i], err);
+        if (st != OCS_OK)
+            return st;
+        for (size_t r = 0; r < p->order[i].n_release; r++)
+            scope_release(sc, p->order[i].release[r]);
+    }
+    return OCS_OK;
+}
+
+/* Binds initializers not overridden by an input, runs, and hands the outputs over. */
+static ocs_status run_graph(ocs_scope *sc, const ocs_graph *g, size_t n_out, ocs_tensor **outputs,
+                            ocs_err *err)
+{
+    const plan *p = find_plan(sc->session, g);
+    if (!p)
+        return ocs_fail(err, OCS_ERR_INVALID, "graph '%s' was not planned", g->name);
+    for (size_t i = 0; i < g->n_inits; i++) {
+        if (scope_find_local(sc, g->inits[i].name))
+            continue;
+        ocs_status st = scope_put(sc, g->inits[i].name, g->inits[i].tensor, 0, err);
+        if (st != OCS_OK)
+            return st;
+    }
+    ocs_status st = run_nodes(sc, p, err);
+    if (st != OCS_OK)
+        return st;
+    if (n_out != g->n_outputs)
+        return ocs_fail(err, OCS_ERR_INVALID, "graph '%s' has %zu outputs, %zu requested", g->name,
+                        g->n_outputs, n_out);
+    for (size_t j = 0; j < n_out; j++) {
+        slot *e = scope_find_local(sc, g->outputs[j].name);
+        if (e && e->owned) {
+            outputs[j] = e->t;
+            e->owned = 0;
+            continue;
+        }
+        int found;
+        const ocs_tensor *t = e ? e->t : scope_lookup(sc, g->outputs[j].name, &found);
+        if (!e && !found) {
+            st = ocs_fail(err, OCS_ERR_INVALID, "graph output '%s' is never produced", g->outputs[j].name);
+        } else {
+            /* an input, an initializer, or an output listed twice */
+            st = ocs_tensor_clone(t, &outputs[j], err);
+        }
+        if (st != OCS_OK) {
+            for (size_t k = 0; k < j; k++) {
+                ocs_tensor_free(outputs[k]);
+                outputs[k] = NULL;
+            }
+            return st;
+        }
+    }
+    return OCS_OK;
+}
+
+ocs_status ocs_exec_subgraph(const ocs_kernel_args *a, const ocs_graph *g, size_t n_inputs,
+                             const ocs_tensor *const *inputs, size_t n_outputs, ocs_tensor **outputs)
+{
+    ocs_scope *outer = a->scope;
+    if (!outer)
+        return ocs_fail(a->err, OCS_ERR_INVALID, "subgraph call without a scope");
+    if (n_inputs != g->n_inputs)
+        return ocs_fail(a->err, OCS_ERR_INVALID, "subgraph '%s' takes %zu inputs, given %zu", g->name,
+                        g->n_inputs, n_inputs);
+    ocs_scope sc;
+    scope_init(&sc, outer->session, outer, outer->ops, outer->depth + 1);
+    ocs_status st = OCS_OK;
+    for (size_t i = 0; i < n_inputs && st == OCS_OK; i++) {
+        if (!inputs[i])
+            continue;
+        st = scope_put(&sc, g->inputs[i].name, (ocs_tensor *)inputs[i], 0, a->err);
+    }
+    if (st == OCS_OK)
+        st = run_graph(&sc, g, n_outputs, outputs, a->err);
+    scope_free(&sc);
+    if (st != OCS_OK)
+        return ocs_err_prefix(a->err, st, "subgraph '%s': ", g->name);
+    return OCS_OK;
+}
+
+/* ---- sessions ------------------------------------------------------------------------ */
+
+ocs_status ocs_session_new(const ocs_model *m, ocs_session **out, ocs_err *err)
+{
+    *out = NULL;
+    if (!m || !m->graph)
+        return ocs_fail(err, OCS_ERR_INVALID, "the model has no graph");
+    ocs_session *s = calloc(1, sizeof *s);
+    if (!s)
+        return ocs_fail(err, OCS_ERR_NOMEM, "out of memory creating a session");
+    s->model = m;
+    opsets ops = {m->opsets, m->n_opsets, m};
+    ocs_status st = plan_graph(s, m->graph, &ops, 0, err);
+    if (st != OCS_OK) {
+        ocs_session_free(s);
+        return st;
+    }
+    *out = s;
+    return OCS_OK;
+}
+
+ocs_status ocs_session_run(ocs_session *s, size_t n_inputs, const char *const *names,
+                           const ocs_tensor *const *inputs, size_t n_outputs, ocs_tensor **outputs,
+                           ocs_err *err)
+{
+    const ocs_graph *g = s->model->graph;
+    for (size_t j = 0; j < n_outputs; j++)
+        outputs[j] = NULL;
+    opsets ops = {s->model->opsets, s->model->n_opsets, s->model};
+    ocs_scope sc;
+    scope_init(&sc, s, NULL, &ops, 0);
+    ocs_status st = OCS_OK;
+    for (size_t i = 0; i < n_inputs && st == OCS_OK; i++) {
+        int known = 0;
+        for (size_t k = 0; k < g->n_inputs && !known; k++)
+            known = !strcmp(g->inputs[k].name, names[i]);
+        if (!known)
+            st = ocs_fail(err, OCS_ERR_INVALID, "the graph has no input named '%s'", names[i]);
+        else if (inputs[i])
+            st = scope_put(&sc, names[i], (ocs_tensor *)inputs[i], 0, err);
+    }
+    for (size_t k = 0; k < g->n_inputs && st == OCS_OK; k++) {
+        if (scope_find_local(&sc, g->inputs[k].name))
+            continue;
+        int has_init = 0;
+        for (size_t i = 0; i < g->n_inits && !has_init; i++)
+            has_init = !strcmp(g->inits[i].name, g->inputs[k].name);
+        if (!has_init)
+            st = ocs_fail(err, OCS_ERR_INVALID, "graph input '%s' was not given", g->inputs[k].name);
+    }
+    if (st == OCS_OK)
+        st = run_graph(&sc, g, n_outputs, outputs, err);
+    scope_free(&sc);
+    return st;
+}
+
+void ocs_session_free(ocs_session *s)
+{
+    if (!s)
+        return;
+    while (s->plans) {
+        plan *p = s->plans;
+        s->plans = p->next;
+        plan_free(p);
+    }
+    free(s);
+}

@@ -1,0 +1,16 @@
+/*
+ * reference/ops/floor.c - Floor: Y = the largest integer <= X, elementwise.
+ *
+ * Types: float16, float, double; plus bfloat16 from version 13.
+ */
+#include <math.h>
+
+#include "elementwise.h"
+
+static double floor_f(double x) { return floor(x); }
+
+ocs_status ocs_ref_Floor(ocs_kernel_args *a)
+{
+    static const ocs_ew_unary_fns fns = {floor_f, NULL, NULL};
+    return ocs_ew_unary(a, ocs_ew_float_types(a->since_version, 13), &fns);
+}

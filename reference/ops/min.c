@@ -1,0 +1,20 @@
+/*
+ * reference/ops/min.c - Min: Y = the elementwise minimum of one or more inputs.
+ *
+ * NaN in any input gives NaN (as numpy.minimum).  Versions 1 and 6 need
+ * every input to have the same shape; from version 8 they broadcast.
+ * Types: float16, float, double (1); every integer type too (12); plus
+ * bfloat16 (13).
+ */
+#include "elementwise.h"
+
+static int64_t min_i(int64_t x, int64_t y) { return x < y ? x : y; }
+static uint64_t min_u(uint64_t x, uint64_t y) { return x < y ? x : y; }
+
+ocs_status ocs_ref_Min(ocs_kernel_args *a)
+{
+    static const ocs_ew_binary_fns min = {ocs_ew_min_f64, min_i, min_u};
+    int64_t v = a->since_version;
+    uint32_t types = v >= 13 ? OCS_EW_NUMERIC : v >= 12 ? OCS_EW_NUMERIC_NO_BF16 : OCS_EW_FLOAT3;
+    return ocs_ew_fold(a, types, &min, v >= 8);
+}

@@ -1,0 +1,13 @@
+/*
+ * reference/ops/or.c - Or: C = A || B, elementwise on bool with broadcasting.
+ * Version 1 broadcasts only with the attribute broadcast=1.
+ */
+#include "elementwise.h"
+
+static uint64_t or_u(uint64_t x, uint64_t y) { return x || y; }
+
+ocs_status ocs_ref_Or(ocs_kernel_args *a)
+{
+    static const ocs_ew_binary_fns fns = {NULL, NULL, or_u};
+    return ocs_ew_binary(a, OCS_EW_BOOL, &fns);
+}

@@ -110,3 +110,49 @@ void ocs_compare(const ocs_tensor *got, const ocs_tensor *want, const ocs_tolera
                      d->max_rel);
     }
 }
+
+void ocs_compare_values(const ocs_value *got, const ocs_value *want, const ocs_tolerance *tol, ocs_diff *d)
+{
+    memset(d, 0, sizeof *d);
+    char a[128], b[128];
+    if (!got || !want || got->kind != want->kind) {
+        snprintf(d->reason, sizeof d->reason, "got %s, expected %s",
+                 got ? ocs_value_describe(got, a, sizeof a) : "nothing",
+                 want ? ocs_value_describe(want, b, sizeof b) : "nothing");
+        return;
+    }
+    switch (want->kind) {
+    case OCS_VALUE_TENSOR:
+        ocs_compare(got->tensor, want->tensor, tol, d);
+        return;
+    case OCS_VALUE_OPTIONAL:
+        if (!got->inner || !want->inner) {
+            d->equal = !got->inner && !want->inner;
+            if (!d->equal)
+                snprintf(d->reason, sizeof d->reason, "got %s, expected %s", ocs_value_describe(got, a, sizeof a),
+                         ocs_value_describe(want, b, sizeof b));
+            return;
+        }
+        ocs_compare_values(got->inner, want->inner, tol, d);
+        return;
+    case OCS_VALUE_SEQUENCE:
+        if (got->n_items != want->n_items) {
+            snprintf(d->reason, sizeof d->reason, "sequence of %zu, expected %zu", got->n_items, want->n_items);
+            return;
+        }
+        for (size_t i = 0; i < want->n_items; i++) {
+            ocs_compare_values(got->items[i], want->items[i], tol, d);
+            if (!d->equal) {
+                char inner[sizeof d->reason];
+                memcpy(inner, d->reason, sizeof inner);
+                snprintf(d->reason, sizeof d->reason, "element %zu: %.200s", i, inner);
+                return;
+            }
+        }
+        d->equal = 1;
+        return;
+    case OCS_VALUE_MAP:
+        snprintf(d->reason, sizeof d->reason, "maps are not compared");
+        return;
+    }
+}

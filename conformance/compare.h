@@ -9,6 +9,7 @@
 #define OCS_COMPARE_H
 
 #include "ocs/tensor.h"
+#include "ocs/value.h"
 
 /* Tolerances per element type; a negative entry means "use the default". */
 typedef struct ocs_tolerance {
@@ -35,5 +36,9 @@ typedef struct ocs_diff {
 
 /* Compares got against want (the reference) with tol; fills *d. */
 void ocs_compare(const ocs_tensor *got, const ocs_tensor *want, const ocs_tolerance *tol, ocs_diff *d);
+
+/* The same for values: kinds must agree, sequences element by element,
+ * optionals both empty or with equal contents. */
+void ocs_compare_values(const ocs_value *got, const ocs_value *want, const ocs_tolerance *tol, ocs_diff *d);
 
 #endif

@@ -23,6 +23,7 @@
 #include "compare.h"
 #include "ocs/exec.h"
 #include "ocs/model.h"
+#include "ocs/value.h"
 
 typedef enum outcome { PASS, FAIL, ERROR, SKIPPED } outcome;
 static const char *const outcome_name[] = {"PASS", "FAIL", "ERROR", "SKIPPED"};
@@ -128,8 +129,8 @@ static outcome run_data_set(const ocs_model *m, ocs_session *s, const char *dir,
     /* graph inputs fed by the data set: those without an initializer */
     size_t n_free = 0;
     const char **names = calloc(g->n_inputs + 1, sizeof *names);
-    ocs_tensor **ins = calloc(g->n_inputs + 1, sizeof *ins);
-    ocs_tensor **outs = calloc(g->n_outputs + 1, sizeof *outs);
+    ocs_value **ins = calloc(g->n_inputs + 1, sizeof *ins);
+    ocs_value **outs = calloc(g->n_outputs + 1, sizeof *outs);
     if (!names || !ins || !outs) {
         snprintf(why, why_len, "out of memory");
         res = ERROR;
@@ -143,7 +144,7 @@ static outcome run_data_set(const ocs_model *m, ocs_session *s, const char *dir,
             continue;
         if (pathf(path, sizeof path, "%s/input_%zu.pb", dir, n_free) || !is_file(path))
             break;              /* trailing optional inputs may be left out */
-        ocs_status st = ocs_tensor_load_file(path, &ins[n_free], NULL, &err);
+        ocs_status st = ocs_value_load_file(path, &g->inputs[i].type, &ins[n_free], &err);
         if (st != OCS_OK) {
             snprintf(why, why_len, "%s", err.msg);
             res = ERROR;
@@ -152,7 +153,8 @@ static outcome run_data_set(const ocs_model *m, ocs_session *s, const char *dir,
         names[n_free++] = g->inputs[i].name;
     }
 
-    ocs_status st = ocs_session_run(s, n_free, names, (const ocs_tensor *const *)ins, g->n_outputs, outs, &err);
+    ocs_status st = ocs_session_run_values(s, n_free, names, (const ocs_value *const *)ins, g->n_outputs, outs,
+                                           &err);
     if (st == OCS_ERR_UNSUPPORTED) {
         snprintf(why, why_len, "%s", err.msg);
         res = SKIPPED;
@@ -165,17 +167,17 @@ static outcome run_data_set(const ocs_model *m, ocs_session *s, const char *dir,
     }
 
     for (size_t j = 0; j < g->n_outputs; j++) {
-        ocs_tensor *want = NULL;
+        ocs_value *want = NULL;
         if (pathf(path, sizeof path, "%s/output_%zu.pb", dir, j) || !is_file(path))
             continue;
-        if (ocs_tensor_load_file(path, &want, NULL, &err) != OCS_OK) {
+        if (ocs_value_load_file(path, &g->outputs[j].type, &want, &err) != OCS_OK) {
             snprintf(why, why_len, "%s", err.msg);
             res = ERROR;
             goto done;
         }
         ocs_diff d;
-        ocs_compare(outs[j], want, &opt->tol, &d);
-        ocs_tensor_free(want);
+        ocs_compare_values(outs[j], want, &opt->tol, &d);
+        ocs_value_free(want);
         if (!d.equal) {
             snprintf(why, why_len, "output %zu '%s': %s", j, g->outputs[j].name, d.reason);
             res = FAIL;
@@ -184,9 +186,9 @@ static outcome run_data_set(const ocs_model *m, ocs_session *s, const char *dir,
     }
 done:
     for (size_t i = 0; ins && i < g->n_inputs; i++)
-        ocs_tensor_free(ins[i]);
+        ocs_value_free(ins[i]);
     for (size_t j = 0; outs && j < g->n_outputs; j++)
-        ocs_tensor_free(outs[j]);
+        ocs_value_free(outs[j]);
     free(ins);
     free(outs);
     free(names);
@@ -213,8 +215,8 @@ static outcome run_test(const char *dir, const options *opt, char *why, size_t w
     for (size_t i = 0; i < m->graph->n_inputs + m->graph->n_outputs; i++) {
         const ocs_value_info *vi = i < m->graph->n_inputs ? &m->graph->inputs[i]
                                                             : &m->graph->outputs[i - m->graph->n_inputs];
-        if (vi->type.kind != OCS_TYPE_TENSOR) {
-            snprintf(why, why_len, "graph value '%s' is a %s; the executor runs tensors only", vi->name,
+        if (vi->type.kind == OCS_TYPE_MAP || vi->type.kind == OCS_TYPE_SPARSE_TENSOR) {
+            snprintf(why, why_len, "graph value '%s' is a %s; the executor does not run those", vi->name,
                      kind_name(vi->type.kind));
             res = SKIPPED;
             goto done;

@@ -133,9 +133,11 @@ static void strset_free(strset *s)
 
 /* ---- scopes ------------------------------------------------------------------------- */
 
+/* A named value: a tensor (t), or a sequence or optional (v); never both. */
 typedef struct slot {
     const char *name;
     ocs_tensor *t;
+    ocs_value *v;
     int owned;
 } slot;
 
@@ -157,11 +159,20 @@ static void scope_init(ocs_scope *sc, ocs_session *s, ocs_scope *parent, const o
     sc->depth = depth;
 }
 
+static void slot_drop(slot *e)
+{
+    if (e->owned) {
+        ocs_tensor_free(e->t);
+        ocs_value_free(e->v);
+    }
+    memset(e, 0, sizeof *e);
+}
+
 static void scope_free(ocs_scope *sc)
 {
     for (size_t i = 0; i < sc->cap; i++)
-        if (sc->slots[i].name && sc->slots[i].owned)
-            ocs_tensor_free(sc->slots[i].t);
+        if (sc->slots[i].name)
+            slot_drop(&sc->slots[i]);
     free(sc->slots);
     sc->slots = NULL;
     sc->cap = sc->len = 0;
@@ -180,29 +191,31 @@ static slot *scope_find_local(const ocs_scope *sc, const char *name)
     return NULL;
 }
 
-static const ocs_tensor *scope_lookup(const ocs_scope *sc, const char *name, int *found)
+/* The value called name in sc or an enclosing scope, or NULL. */
+static const slot *scope_lookup(const ocs_scope *sc, const char *name)
 {
     for (; sc; sc = sc->parent) {
         slot *e = scope_find_local(sc, name);
-        if (e) {
-            *found = 1;
-            return e->t;
-        }
+        if (e)
+            return e;
     }
-    *found = 0;
     return NULL;
 }
 
-/* Stores t under name (taking ownership when owned); replaces nothing: the
- * planner guarantees single assignment. */
-static ocs_status scope_put(ocs_scope *sc, const char *name, ocs_tensor *t, int owned, ocs_err *err)
+/*
+ * Stores a tensor t or a value v under name, taking ownership when owned
+ * (also on failure).  Assigning a name twice is an error; the planner
+ * rejects such graphs before they run.
+ */
+static ocs_status scope_put(ocs_scope *sc, const char *name, ocs_tensor *t, ocs_value *v, int owned,
+                            ocs_err *err)
 {
+    slot e = {name, t, v, owned};
     if ((sc->len + 1) * 2 > sc->cap) {
         size_t cap = sc->cap ? sc->cap * 2 : 64;
         slot *slots = calloc(cap, sizeof *slots);
         if (!slots) {
-            if (owned)
-                ocs_tensor_free(t);
+            slot_drop(&e);
             return ocs_fail(err, OCS_ERR_NOMEM, "out of memory storing value '%s'", name);
         }
         for (size_t i = 0; i < sc->cap; i++) {
@@ -221,29 +234,24 @@ static ocs_status scope_put(ocs_scope *sc, const char *name, ocs_tensor *t, int 
     while (sc->slots[j].name && strcmp(sc->slots[j].name, name))
         j = (j + 1) & (sc->cap - 1);
     if (sc->slots[j].name) {
-        if (owned)
-            ocs_tensor_free(t);
+        slot_drop(&e);
         return ocs_fail(err, OCS_ERR_INVALID, "value '%s' is assigned twice", name);
     }
-    sc->slots[j].name = name;
-    sc->slots[j].t = t;
-    sc->slots[j].owned = owned;
+    sc->slots[j] = e;
     sc->len++;
     return OCS_OK;
 }
 
-/* Frees a local owned value early (after its last use).  Backward-shift
- * deletion keeps the linear-probing chains intact. */
+/* Frees a local value early (after its last use).  Backward-shift deletion
+ * keeps the linear-probing chains intact. */
 static void scope_release(ocs_scope *sc, const char *name)
 {
     slot *e = scope_find_local(sc, name);
     if (!e)
         return;
-    if (e->owned)
-        ocs_tensor_free(e->t);
+    slot_drop(e);
     size_t i = (size_t)(e - sc->slots);
     size_t mask = sc->cap - 1;
-    sc->slots[i].name = NULL;
     sc->len--;
     for (size_t j = (i + 1) & mask; sc->slots[j].name; j = (j + 1) & mask) {
         size_t home = hash_str(sc->slots[j].name) & mask;
@@ -254,6 +262,45 @@ static void scope_release(ocs_scope *sc, const char *name)
             i = j;
         }
     }
+}
+
+/*
+ * Hands the value called name over to the caller: moved out of sc when sc
+ * owns it, copied otherwise.  A tensor goes to *t when t is non-NULL, else
+ * into a value; a sequence or optional needs v.
+ */
+static ocs_status scope_take(ocs_scope *sc, const char *name, ocs_tensor **t, ocs_value **v, ocs_err *err)
+{
+    slot *local = scope_find_local(sc, name);
+    const slot *e = local ? local : scope_lookup(sc, name);
+    if (!e || (!e->t && !e->v))
+        return ocs_fail(err, OCS_ERR_INVALID, "output '%s' is never produced", name);
+    if (e->v && !v)
+        return ocs_fail(err, OCS_ERR_UNSUPPORTED, "'%s' is a sequence or optional, where a tensor is expected",
+                        name);
+    int move = local && local->owned;
+    if (e->v) {
+        if (move) {
+            *v = local->v;
+            local->owned = 0;
+            return OCS_OK;
+        }
+        return ocs_value_clone(e->v, v, err);
+    }
+    ocs_tensor *copy = NULL;
+    if (move) {
+        copy = local->t;
+        local->owned = 0;
+    } else {
+        ocs_status st = ocs_tensor_clone(e->t, &copy, err);
+        if (st != OCS_OK)
+            return st;
+    }
+    if (t) {
+        *t = copy;
+        return OCS_OK;
+    }
+    return ocs_value_from_tensor(copy, v, err);
 }
 
 /* ---- planning ------------------------------------------------------------------------ */
@@ -621,8 +668,14 @@ static ocs_status bind_attrs(const ocs_node *body, const ocs_node *caller, const
     return OCS_OK;
 }
 
+/* The inputs of one node as the kernel sees them. */
+typedef struct node_inputs {
+    const ocs_tensor **t;
+    const ocs_value **v;
+} node_inputs;
+
 static ocs_status call_function(ocs_scope *sc, const plan_node *pn, const ocs_node *node,
-                                const ocs_tensor *const *in, ocs_tensor **out, ocs_err *err)
+                                const node_inputs *in, ocs_tensor **out, ocs_value **out_v, ocs_err *err)
 {
     const ocs_function *fn = pn->fn;
     const plan *body = find_plan(sc->session, fn);
@@ -640,8 +693,8 @@ static ocs_status call_function(ocs_scope *sc, const plan_node *pn, const ocs_no
     scope_init(&inner, sc->session, NULL, &ops, sc->depth + 1);
     ocs_status st = OCS_OK;
     for (size_t i = 0; i < node->n_inputs && st == OCS_OK; i++)
-        if (in[i])
-            st = scope_put(&inner, fn->inputs[i], (ocs_tensor *)in[i], 0, err);
+        if (in->t[i] || in->v[i])
+            st = scope_put(&inner, fn->inputs[i], (ocs_tensor *)in->t[i], (ocs_value *)in->v[i], 0, err);
 
     /* Run the body with each node's attribute references bound. */
     for (size_t i = 0; i < body->n && st == OCS_OK; i++) {
@@ -656,59 +709,75 @@ static ocs_status call_function(ocs_scope *sc, const plan_node *pn, const ocs_no
         if (tmp.attrs != body->order[i].node->attrs)
             free(tmp.attrs);
     }
-    for (size_t i = 0; i < node->n_outputs && st == OCS_OK; i++) {
-        if (!node->outputs[i][0])
-            continue;
-        slot *e = scope_find_local(&inner, fn->outputs[i]);
-        if (!e) {
-            st = ocs_fail(err, OCS_ERR_INVALID, "function '%s' did not produce output '%s'", fn->name,
-                          fn->outputs[i]);
-            break;
+    for (size_t i = 0; i < node->n_outputs && st == OCS_OK; i++)
+        if (node->outputs[i][0])
+            st = scope_take(&inner, fn->outputs[i], NULL, &out_v[i], err);
+    /* tensors travel as tensors */
+    for (size_t i = 0; i < node->n_outputs && st == OCS_OK; i++)
+        if (out_v[i] && out_v[i]->kind == OCS_VALUE_TENSOR) {
+            out[i] = out_v[i]->tensor;
+            out_v[i]->tensor = NULL;
+            ocs_value_free(out_v[i]);
+            out_v[i] = NULL;
         }
-        if (e->owned) {
-            out[i] = e->t;
-            e->owned = 0;
-        } else {
-            st = ocs_tensor_clone(e->t, &out[i], err);
-        }
-    }
     scope_free(&inner);
     return st;
+}
+
+static const char *value_kind_name(const ocs_value *v)
+{
+    switch (v->kind) {
+    case OCS_VALUE_SEQUENCE: return "sequence";
+    case OCS_VALUE_OPTIONAL: return "optional";
+    case OCS_VALUE_MAP: return "map";
+    default: return "tensor";
+    }
 }
 
 static ocs_status run_node(ocs_scope *sc, const plan_node *pn, ocs_err *err)
 {
     const ocs_node *n = pn->node;
     char label[256];
-    const ocs_tensor **in = calloc(n->n_inputs + 1, sizeof *in);
-    ocs_tensor **out = calloc(n->n_outputs + 1, sizeof *out);
+    size_t ni = n->n_inputs + 1, no = n->n_outputs + 1;
+    node_inputs in = {calloc(ni, sizeof *in.t), calloc(ni, sizeof *in.v)};
+    ocs_tensor **out = calloc(no, sizeof *out);
+    ocs_value **out_v = calloc(no, sizeof *out_v);
     ocs_status st = OCS_OK;
-    if (!in || !out) {
+    if (!in.t || !in.v || !out || !out_v) {
         st = ocs_fail(err, OCS_ERR_NOMEM, "out of memory running %s", ocs_node_label(n, label, sizeof label));
         goto done;
     }
     for (size_t i = 0; i < n->n_inputs; i++) {
         if (!n->inputs[i][0])
             continue;
-        int found;
-        in[i] = scope_lookup(sc, n->inputs[i], &found);
-        if (!found) {
+        const slot *e = scope_lookup(sc, n->inputs[i]);
+        if (!e) {
             st = ocs_fail(err, OCS_ERR_INVALID, "%s: input %zu '%s' is not defined",
                           ocs_node_label(n, label, sizeof label), i, n->inputs[i]);
+            goto done;
+        }
+        in.t[i] = e->t;
+        in.v[i] = e->v;
+        if (e->v && !pn->fn && !pn->op->takes_values) {
+            st = ocs_fail(err, OCS_ERR_UNSUPPORTED, "%s: input %zu '%s' is a %s; the %s kernel takes tensors only",
+                          ocs_node_label(n, label, sizeof label), i, n->inputs[i], value_kind_name(e->v),
+                          n->op_type);
             goto done;
         }
     }
 
     if (pn->fn) {
-        st = call_function(sc, pn, n, in, out, err);
+        st = call_function(sc, pn, n, &in, out, out_v, err);
     } else {
         ocs_kernel_args a = {
             .node = n,
             .since_version = pn->since_version,
             .n_inputs = n->n_inputs,
-            .inputs = in,
+            .inputs = in.t,
+            .values = in.v,
             .n_outputs = n->n_outputs,
             .outputs = out,
+            .out_values = out_v,
             .scope = sc,
             .err = err,
         };
@@ -722,23 +791,30 @@ static ocs_status run_node(ocs_scope *sc, const plan_node *pn, ocs_err *err)
     for (size_t i = 0; i < n->n_outputs; i++) {
         if (!n->outputs[i][0])
             continue;
-        if (!out[i]) {
+        if (!out[i] && !out_v[i]) {
             st = ocs_fail(err, OCS_ERR_RUNTIME, "%s: output %zu '%s' was not produced",
                           ocs_node_label(n, label, sizeof label), i, n->outputs[i]);
             goto done;
         }
-        st = scope_put(sc, n->outputs[i], out[i], 1, err);
+        st = scope_put(sc, n->outputs[i], out[i], out[i] ? NULL : out_v[i], 1, err);
+        if (out[i])
+            ocs_value_free(out_v[i]);
         out[i] = NULL;
+        out_v[i] = NULL;
         if (st != OCS_OK) {
             ocs_err_prefix(err, st, "%s: ", ocs_node_label(n, label, sizeof label));
             goto done;
         }
     }
 done:
-    for (size_t i = 0; out && i < n->n_outputs; i++)
+    for (size_t i = 0; out && out_v && i < n->n_outputs; i++) {
         ocs_tensor_free(out[i]);
+        ocs_value_free(out_v[i]);
+    }
     free(out);
-    free(in);
+    free(out_v);
+    free(in.t);
+    free(in.v);
     return st;
 }
 
@@ -754,50 +830,41 @@ static ocs_status run_nodes(ocs_scope *sc, const plan *p, ocs_err *err)
     return OCS_OK;
 }
 
-/* Binds initializers not overridden by an input, runs, and hands the outputs over. */
+/*
+ * Binds initializers not overridden by an input, runs, and hands the outputs
+ * over: as tensors into outputs (when non-NULL) or as values into values.
+ */
 static ocs_status run_graph(ocs_scope *sc, const ocs_graph *g, size_t n_out, ocs_tensor **outputs,
-                            ocs_err *err)
+                            ocs_value **values, ocs_err *err)
 {
     const plan *p = find_plan(sc->session, g);
     if (!p)
         return ocs_fail(err, OCS_ERR_INVALID, "graph '%s' was not planned", g->name);
+    if (n_out != g->n_outputs)
+        return ocs_fail(err, OCS_ERR_INVALID, "graph '%s' has %zu outputs, %zu requested", g->name,
+                        g->n_outputs, n_out);
     for (size_t i = 0; i < g->n_inits; i++) {
         if (scope_find_local(sc, g->inits[i].name))
             continue;
-        ocs_status st = scope_put(sc, g->inits[i].name, g->inits[i].tensor, 0, err);
+        ocs_status st = scope_put(sc, g->inits[i].name, g->inits[i].tensor, NULL, 0, err);
         if (st != OCS_OK)
             return st;
     }
     ocs_status st = run_nodes(sc, p, err);
+    for (size_t j = 0; j < n_out && st == OCS_OK; j++)
+        st = scope_take(sc, g->outputs[j].name, outputs ? &outputs[j] : NULL, values ? &values[j] : NULL, err);
     if (st != OCS_OK)
-        return st;
-    if (n_out != g->n_outputs)
-        return ocs_fail(err, OCS_ERR_INVALID, "graph '%s' has %zu outputs, %zu requested", g->name,
-                        g->n_outputs, n_out);
-    for (size_t j = 0; j < n_out; j++) {
-        slot *e = scope_find_local(sc, g->outputs[j].name);
-        if (e && e->owned) {
-            outputs[j] = e->t;
-            e->owned = 0;
-            continue;
-        }
-        int found;
-        const ocs_tensor *t = e ? e->t : scope_lookup(sc, g->outputs[j].name, &found);
-        if (!e && !found) {
-            st = ocs_fail(err, OCS_ERR_INVALID, "graph output '%s' is never produced", g->outputs[j].name);
-        } else {
-            /* an input, an initializer, or an output listed twice */
-            st = ocs_tensor_clone(t, &outputs[j], err);
-        }
-        if (st != OCS_OK) {
-            for (size_t k = 0; k < j; k++) {
-                ocs_tensor_free(outputs[k]);
-                outputs[k] = NULL;
+        for (size_t j = 0; j < n_out; j++) {
+            if (outputs) {
+                ocs_tensor_free(outputs[j]);
+                outputs[j] = NULL;
             }
-            return st;
+            if (values) {
+                ocs_value_free(values[j]);
+                values[j] = NULL;
+            }
         }
-    }
-    return OCS_OK;
+    return st;
 }
 
 ocs_status ocs_exec_subgraph(const ocs_kernel_args *a, const ocs_graph *g, size_t n_inputs,
@@ -812,13 +879,11 @@ ocs_status ocs_exec_subgraph(const ocs_kernel_args *a, const ocs_graph *g, size_
     ocs_scope sc;
     scope_init(&sc, outer->session, outer, outer->ops, outer->depth + 1);
     ocs_status st = OCS_OK;
-    for (size_t i = 0; i < n_inputs && st == OCS_OK; i++) {
-        if (!inputs[i])
-            continue;
-        st = scope_put(&sc, g->inputs[i].name, (ocs_tensor *)inputs[i], 0, a->err);
-    }
+    for (size_t i = 0; i < n_inputs && st == OCS_OK; i++)
+        if (inputs[i])
+            st = scope_put(&sc, g->inputs[i].name, (ocs_tensor *)inputs[i], NULL, 0, a->err);
     if (st == OCS_OK)
-        st = run_graph(&sc, g, n_outputs, outputs, a->err);
+        st = run_graph(&sc, g, n_outputs, outputs, NULL, a->err);
     scope_free(&sc);
     if (st != OCS_OK)
         return ocs_err_prefix(a->err, st, "subgraph '%s': ", g->name);
@@ -846,13 +911,18 @@ ocs_status ocs_session_new(const ocs_model *m, ocs_session **out, ocs_err *err)
     return OCS_OK;
 }
 
-ocs_status ocs_session_run(ocs_session *s, size_t n_inputs, const char *const *names,
-                           const ocs_tensor *const *inputs, size_t n_outputs, ocs_tensor **outputs,
-                           ocs_err *err)
+/* Runs the main graph with inputs given as tensors (ts) or values (vs). */
+static ocs_status session_run(ocs_session *s, size_t n_inputs, const char *const *names,
+                              const ocs_tensor *const *ts, const ocs_value *const *vs, size_t n_outputs,
+                              ocs_tensor **outputs, ocs_value **values, ocs_err *err)
 {
     const ocs_graph *g = s->model->graph;
-    for (size_t j = 0; j < n_outputs; j++)
-        outputs[j] = NULL;
+    for (size_t j = 0; j < n_outputs; j++) {
+        if (outputs)
+            outputs[j] = NULL;
+        if (values)
+            values[j] = NULL;
+    }
     opsets ops = {s->model->opsets, s->model->n_opsets, s->model};
     ocs_scope sc;
     scope_init(&sc, s, NULL, &ops, 0);
@@ -861,10 +931,17 @@ ocs_status ocs_session_run(ocs_session *s, size_t n_inputs, const char *const *n
         int known = 0;
         for (size_t k = 0; k < g->n_inputs && !known; k++)
             known = !strcmp(g->inputs[k].name, names[i]);
-        if (!known)
+        if (!known) {
             st = ocs_fail(err, OCS_ERR_INVALID, "the graph has no input named '%s'", names[i]);
-        else if (inputs[i])
-            st = scope_put(&sc, names[i], (ocs_tensor *)inputs[i], 0, err);
+        } else if (ts && ts[i]) {
+            st = scope_put(&sc, names[i], (ocs_tensor *)ts[i], NULL, 0, err);
+        } else if (vs && vs[i]) {
+            /* a tensor travels as a tensor; other values as they are */
+            if (vs[i]->kind == OCS_VALUE_TENSOR)
+                st = scope_put(&sc, names[i], vs[i]->tensor, NULL, 0, err);
+            else
+                st = scope_put(&sc, names[i], NULL, (ocs_value *)vs[i], 0, err);
+        }
     }
     for (size_t k = 0; k < g->n_inputs && st == OCS_OK; k++) {
         if (scope_find_local(&sc, g->inputs[k].name))
@@ -876,9 +953,23 @@ ocs_status ocs_session_run(ocs_session *s, size_t n_inputs, const char *const *n
             st = ocs_fail(err, OCS_ERR_INVALID, "graph input '%s' was not given", g->inputs[k].name);
     }
     if (st == OCS_OK)
-        st = run_graph(&sc, g, n_outputs, outputs, err);
+        st = run_graph(&sc, g, n_outputs, outputs, values, err);
     scope_free(&sc);
     return st;
+}
+
+ocs_status ocs_session_run(ocs_session *s, size_t n_inputs, const char *const *names,
+                           const ocs_tensor *const *inputs, size_t n_outputs, ocs_tensor **outputs,
+                           ocs_err *err)
+{
+    return session_run(s, n_inputs, names, inputs, NULL, n_outputs, outputs, NULL, err);
+}
+
+ocs_status ocs_session_run_values(ocs_session *s, size_t n_inputs, const char *const *names,
+                                  const ocs_value *const *inputs, size_t n_outputs, ocs_value **outputs,
+                                  ocs_err *err)
+{
+    return session_run(s, n_inputs, names, NULL, inputs, n_outputs, NULL, outputs, err);
 }
 
 void ocs_session_free(ocs_session *s)

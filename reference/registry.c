@@ -8,18 +8,25 @@
 /* Kernels not written yet resolve to NULL and count as unimplemented. */
 #define OCS_OP(domain, name, ...) \
     ocs_status ocs_ref_##name(ocs_kernel_args *a) __attribute__((weak));
+#define OCS_OP_V OCS_OP
 #include "ops/oplist.h"
 #undef OCS_OP
+#undef OCS_OP_V
 
 #define OCS_OP(domain, name, ...) static const int versions_##name[] = {__VA_ARGS__};
+#define OCS_OP_V OCS_OP
 #include "ops/oplist.h"
 #undef OCS_OP
+#undef OCS_OP_V
 
+#define ENTRY(domain, name, values) \
+    {domain, #name, versions_##name, sizeof versions_##name / sizeof versions_##name[0], ocs_ref_##name, values},
 static const ocs_op_def registry[] = {
-#define OCS_OP(domain, name, ...) \
-    {domain, #name, versions_##name, sizeof versions_##name / sizeof versions_##name[0], ocs_ref_##name},
+#define OCS_OP(domain, name, ...) ENTRY(domain, name, 0)
+#define OCS_OP_V(domain, name, ...) ENTRY(domain, name, 1)
 #include "ops/oplist.h"
 #undef OCS_OP
+#undef OCS_OP_V
 };
 
 #define REGISTRY_SIZE (sizeof registry / sizeof registry[0])

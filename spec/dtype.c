@@ -195,9 +195,9 @@ static float float_from_bits(uint32_t u)
  * below 2^emin), ties to even.  Returns the magnitude's bit pattern as the
  * format would store it: ((biased exponent) << mbits) | mantissa, where the
  * biased exponent is 0 for subnormals and 1 for 2^emin.  The caller compares
- * the result against the largest finite pattern to detect overflow; a must
- * be below 2^(emin + 62 >> ...) so the pattern fits, which callers ensure by
- * testing against twice the largest finite value first.
+ * the result against the largest finite pattern to detect overflow, and
+ * keeps a below twice the largest finite value so that the pattern stays
+ * small.
  */
 static uint64_t round_magnitude(double a, int mbits, int emin)
 {

@@ -486,10 +486,11 @@ ocs_status ocs_sparse_to_dense(const ocs_sparse *sp, ocs_tensor **out, ocs_err *
         size_t lin = 0;
         if (linear) {
             if (ind[k] < 0 || (uint64_t)ind[k] >= d->numel) {
+                size_t numel = d->numel;
                 ocs_tensor_free(d);
                 return ocs_fail(err, OCS_ERR_INVALID,
                                 "sparse tensor index %lld (entry %zu) is outside 0..%zu",
-                                (long long)ind[k], k, d->numel);
+                                (long long)ind[k], k, numel - 1);
             }
             lin = (size_t)ind[k];
         } else {
@@ -499,7 +500,7 @@ ocs_status ocs_sparse_to_dense(const ocs_sparse *sp, ocs_tensor **out, ocs_err *
                     ocs_tensor_free(d);
                     return ocs_fail(err, OCS_ERR_INVALID,
                                     "sparse tensor index %lld on axis %d (entry %zu) is outside 0..%lld",
-                                    (long long)x, j, k, (long long)sp->dims[j]);
+                                    (long long)x, j, k, (long long)sp->dims[j] - 1);
                 }
                 lin = lin * (size_t)sp->dims[j] + (size_t)x;
             }

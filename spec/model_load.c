@@ -490,23 +490,21 @@ ocs_status ocs_pb_sparse_load(const Onnx__SparseTensorProto *sp, const char *bas
     }
     const ocs_tensor *v = r->values, *ix = r->indices;
     size_t nnz = v->numel;
-    if (v->rank != 1) {
+    char a[128];
+    if (v->rank != 1)
+        s = ocs_fail(err, OCS_ERR_INVALID, "sparse tensor '%s': values must be 1-D, not rank %d", nm,
+                     v->rank);
+    else if (ix->dtype != OCS_INT64)
+        s = ocs_fail(err, OCS_ERR_INVALID, "sparse tensor '%s': indices must be INT64, not %s", nm,
+                     ocs_dtype_name(ix->dtype));
+    else if (!((ix->rank == 1 && (size_t)ix->dims[0] == nnz) ||
+               (ix->rank == 2 && (size_t)ix->dims[0] == nnz && ix->dims[1] == r->rank)))
+        s = ocs_fail(err, OCS_ERR_INVALID,
+                     "sparse tensor '%s': indices have shape %s; expected [%zu] or [%zu,%d]", nm,
+                     ocs_shape_str(ix->rank, ix->dims, a, sizeof a), nnz, nnz, (int)sp->n_dims);
+    if (s != OCS_OK) {
         ocs_sparse_free(r);
-        return ocs_fail(err, OCS_ERR_INVALID, "sparse tensor '%s': values must be 1-D, not rank %d", nm,
-                        v->rank);
-    }
-    if (ix->dtype != OCS_INT64) {
-        ocs_sparse_free(r);
-        return ocs_fail(err, OCS_ERR_INVALID, "sparse tensor '%s': indices must be INT64, not %s", nm,
-                        ocs_dtype_name(ix->dtype));
-    }
-    if (!((ix->rank == 1 && (size_t)ix->dims[0] == nnz) ||
-          (ix->rank == 2 && (size_t)ix->dims[0] == nnz && ix->dims[1] == r->rank))) {
-        char a[128];
-        ocs_sparse_free(r);
-        return ocs_fail(err, OCS_ERR_INVALID,
-                        "sparse tensor '%s': indices have shape %s; expected [%zu] or [%zu,%d]", nm,
-                        ocs_shape_str(ix->rank, ix->dims, a, sizeof a), nnz, nnz, (int)sp->n_dims);
+        return s;
     }
     *out = r;
     return OCS_OK;

@@ -70,6 +70,38 @@ ocs_status ocs_value_from_tensor(ocs_tensor *t, ocs_value **out, ocs_err *err)
     return OCS_OK;
 }
 
+ocs_status ocs_value_clone(const ocs_value *src, ocs_value **out, ocs_err *err)
+{
+    *out = NULL;
+    if (!src)
+        return ocs_fail(err, OCS_ERR_INVALID, "no value to copy");
+    ocs_value *v = value_new(src->kind, src->name);
+    if (!v)
+        return nomem(err);
+    ocs_status s = OCS_OK;
+    if (src->tensor)
+        s = ocs_tensor_clone(src->tensor, &v->tensor, err);
+    if (s == OCS_OK && src->keys)
+        s = ocs_tensor_clone(src->keys, &v->keys, err);
+    if (s == OCS_OK && src->inner)
+        s = ocs_value_clone(src->inner, &v->inner, err);
+    if (s == OCS_OK && src->n_items) {
+        v->items = calloc(src->n_items, sizeof *v->items);
+        if (!v->items)
+            s = nomem(err);
+        else
+            v->n_items = src->n_items;
+        for (size_t i = 0; i < v->n_items && s == OCS_OK; i++)
+            s = ocs_value_clone(src->items[i], &v->items[i], err);
+    }
+    if (s != OCS_OK) {
+        ocs_value_free(v);
+        return s;
+    }
+    *out = v;
+    return OCS_OK;
+}
+
 /* ---- protobuf messages to values -------------------------------------------------------- */
 
 static ocs_status tensor_value(const Onnx__TensorProto *tp, const char *base_dir, ocs_value **out,

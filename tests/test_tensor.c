@@ -1112,12 +1112,13 @@ static void test_cast_to_string(void **state)
     ocs_err err;
     ocs_tensor *in, *out;
     static const double fv[] = {0.47892547, 1.0, -0.0, 1e-5, 1e16, NAN, -INFINITY, 100.5,
-                                0.0001, 3.0e38, 123456.0};
+                                0.0001, 3.0e38, 123456.0, FLT_MAX, -FLT_TRUE_MIN};
     static const char *const fs[] = {"0.47892547", "1.0", "-0.0", "1e-05", "1e+16", "nan",
-                                     "-inf", "100.5", "1e-04", "3e+38", "123456.0"};
-    in = f64_vec(OCS_FLOAT, fv, 11);
+                                     "-inf", "100.5", "1e-04", "3e+38", "123456.0",
+                                     "3.4028235e+38", "-1e-45"};
+    in = f64_vec(OCS_FLOAT, fv, 13);
     assert_int_equal(run_cast(13, NULL, OCS_STRING, -1, NULL, in, &out, &err), OCS_OK);
-    expect_strings(out, fs, 11);
+    expect_strings(out, fs, 13);
     ocs_tensor_free(out);
     ocs_tensor_free(in);
 

@@ -17,6 +17,7 @@
 #define OCS_EXEC_H
 
 #include "ocs/model.h"
+#include "ocs/value.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -28,9 +29,12 @@ typedef struct ocs_kernel_args {
     const ocs_node *node;        /* attributes already resolved (no references) */
     int64_t since_version;       /* the operator version that applies */
     size_t n_inputs;
-    const ocs_tensor *const *inputs;   /* NULL where the input is absent */
+    const ocs_tensor *const *inputs;   /* NULL where the input is absent (or not a tensor) */
+    const ocs_value *const *values;    /* the inputs that are sequences or optionals, else NULL;
+                                          only operators listed with OCS_OP_V receive any */
     size_t n_outputs;
     ocs_tensor **outputs;        /* all NULL on entry; the kernel fills them */
+    ocs_value **out_values;      /* an OCS_OP_V kernel may produce output i here instead */
     ocs_scope *scope;            /* for subgraphs (If, Loop, Scan) */
     ocs_err *err;
 } ocs_kernel_args;
@@ -58,6 +62,7 @@ typedef struct ocs_op_def {
     const int *versions;         /* since_version of each schema version, ascending */
     size_t n_versions;
     ocs_kernel_fn kernel;        /* the reference kernel */
+    int takes_values;            /* accepts sequence and optional values, not only tensors */
 } ocs_op_def;
 
 /* The registry entry for (domain, name), or NULL. */
@@ -88,6 +93,13 @@ ocs_status ocs_session_new(const ocs_model *m, ocs_session **out, ocs_err *err);
 ocs_status ocs_session_run(ocs_session *s, size_t n_inputs, const char *const *names,
                            const ocs_tensor *const *inputs, size_t n_outputs,
                            ocs_tensor **outputs, ocs_err *err);
+/*
+ * The same with values: inputs may be tensors, sequences or optionals
+ * (borrowed); outputs[j] receives a new value owned by the caller.
+ */
+ocs_status ocs_session_run_values(ocs_session *s, size_t n_inputs, const char *const *names,
+                                  const ocs_value *const *inputs, size_t n_outputs,
+                                  ocs_value **outputs, ocs_err *err);
 void ocs_session_free(ocs_session *s);
 
 #ifdef __cplusplus

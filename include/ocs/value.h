@@ -59,6 +59,9 @@ ocs_status ocs_value_load_memory(const void *buf, size_t len, const ocs_type *de
 /* Wraps t (ownership moves into the value; on failure t is freed). */
 ocs_status ocs_value_from_tensor(ocs_tensor *t, ocs_value **out, ocs_err *err);
 
+/* Deep copy of src.  *out is owned by the caller. */
+ocs_status ocs_value_clone(const ocs_value *src, ocs_value **out, ocs_err *err);
+
 /* Frees the value and everything it owns; NULL is allowed. */
 void ocs_value_free(ocs_value *v);
 

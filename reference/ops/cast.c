@@ -166,8 +166,11 @@ static double quantize(ocs_dtype t, double v)
     switch (t) {
     case OCS_DOUBLE: return v;
     case OCS_FLOAT:
-        if (fabs(v) > FLT_MAX)
-            return v;   /* callers only ask about values of t, which are in range */
+        if (fabs(v) > FLT_MAX) {
+            /* Beyond FLT_MAX, float rounds to FLT_MAX until halfway to 2^128. */
+            double r = fabs(v) < 0x1.ffffffp127 ? (double)FLT_MAX : INFINITY;
+            return v < 0 ? -r : r;
+        }
         return (double)(float)v;
     case OCS_FLOAT16: return ocs_half_to_float(ocs_double_to_half(v));
     case OCS_BFLOAT16: return ocs_bfloat16_to_float(ocs_double_to_bfloat16(v));
@@ -353,8 +356,7 @@ static ocs_status from_string(const ocs_kernel_args *a, const ocs_tensor *in, si
                 ocs_tensor_set_f64(out, i, strtod(s, NULL));   /* wraps like any float */
         }
     } else if (t == OCS_FLOAT) {
-        errno = 0;
-        float f = strtof(s, &end);
+        float f = strtof(s, &end);   /* one rounding, straight from the decimal */
         if (end == s || *end)
             st = OCS_ERR_INVALID;
         else

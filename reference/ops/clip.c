@@ -24,8 +24,9 @@ static ocs_status bound(const ocs_kernel_args *a, size_t i, const char *name, co
     *b = ocs_input(a, i);
     if (*b && (*b)->numel != 1) {
         char shape[160];
-        return ocs_fail(a->err, OCS_ERR_INVALID, "Clip: input %zu (%s) must be a scalar, got shape %s",
-                        i, name, ocs_shape_str((*b)->rank, (*b)->dims, shape, sizeof shape));
+        return ocs_fail(a->err, OCS_ERR_INVALID,
+                        "Clip: input %zu (%s) must be a scalar, got shape %s", i, name,
+                        ocs_shape_str((*b)->rank, (*b)->dims, shape, sizeof shape));
     }
     return OCS_OK;
 }
@@ -75,7 +76,8 @@ static ocs_status clip_inputs(ocs_kernel_args *a)
 
     switch (ocs_ew_domain_of(x->dtype)) {
     case OCS_EW_IN_INT64: {
-        int64_t l = lo ? ocs_ew_get_int(lo, 0) : INT64_MIN, h = hi ? ocs_ew_get_int(hi, 0) : INT64_MAX;
+        int64_t l = lo ? ocs_ew_get_int(lo, 0) : INT64_MIN;
+        int64_t h = hi ? ocs_ew_get_int(hi, 0) : INT64_MAX;
         for (size_t i = 0; i < x->numel; i++) {
             int64_t m = ocs_ew_get_int(x, i);
             m = m > l ? m : l;
@@ -84,7 +86,8 @@ static ocs_status clip_inputs(ocs_kernel_args *a)
         break;
     }
     case OCS_EW_IN_UINT64: {
-        uint64_t l = lo ? ocs_ew_get_uint(lo, 0) : 0, h = hi ? ocs_ew_get_uint(hi, 0) : UINT64_MAX;
+        uint64_t l = lo ? ocs_ew_get_uint(lo, 0) : 0;
+        uint64_t h = hi ? ocs_ew_get_uint(hi, 0) : UINT64_MAX;
         for (size_t i = 0; i < x->numel; i++) {
             uint64_t m = ocs_ew_get_uint(x, i);
             m = m > l ? m : l;

@@ -10,8 +10,10 @@
 
 /* Declarations of every kernel, generated from the op list. */
 #define OCS_OP(domain, name, ...) ocs_status ocs_ref_##name(ocs_kernel_args *a);
+#define OCS_OP_V OCS_OP
 #include "oplist.h"
 #undef OCS_OP
+#undef OCS_OP_V
 
 /*
  * Fails unless the node has at least min_present leading inputs that are all

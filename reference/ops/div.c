@@ -25,6 +25,6 @@ static uint64_t div_u(uint64_t x, uint64_t y) { return y == 0 ? 0 : x / y; }
 
 ocs_status ocs_ref_Div(ocs_kernel_args *a)
 {
-    static const ocs_ew_binary_fns div = {div_f, div_i, div_u};
-    return ocs_ew_binary(a, ocs_ew_arith_types(a->since_version), &div);
+    static const ocs_ew_binary_fns divide = {div_f, div_i, div_u};
+    return ocs_ew_binary(a, ocs_ew_arith_types(a->since_version), &divide);
 }

@@ -48,7 +48,8 @@ ocs_status ocs_ew_check_type(const ocs_kernel_args *a, size_t input, const ocs_t
     char allowed[512];
     type_list(types, allowed, sizeof allowed);
     return ocs_fail(a->err, OCS_ERR_INVALID,
-                    "%s-%lld: input %zu has type %s, which this version does not accept (allowed: %s)",
+                    "%s-%lld: input %zu has type %s, which this version does not accept "
+                    "(allowed: %s)",
                     a->node->op_type, (long long)a->since_version, input, ocs_dtype_name(t->dtype),
                     allowed);
 }
@@ -242,7 +243,8 @@ static ocs_status legacy_operand(const ocs_kernel_args *a, const ocs_tensor *x, 
         return OCS_OK;   /* one element: broadcasts to anything */
     if (start + y->rank > x->rank)
         return ocs_fail(a->err, OCS_ERR_INVALID,
-                        "%s-%lld: B %s does not fit into A %s from axis %d", op, ver, sy, sx, start);
+                        "%s-%lld: B %s does not fit into A %s from axis %d",
+                        op, ver, sy, sx, start);
     for (int d = 0; d < y->rank; d++) {
         if (y->dims[d] != x->dims[start + d])
             return ocs_fail(a->err, OCS_ERR_INVALID,
@@ -305,15 +307,9 @@ ocs_status ocs_ew_unary(ocs_kernel_args *a, uint32_t types, const ocs_ew_unary_f
     const ocs_tensor *x;
     ocs_tensor *y;
     ocs_ew_domain use;
-    ocs_status s = ocs_need_inputs(a, 1, 1);
-    if (s != OCS_OK)
-        return s;
-    x = a->inputs[0];
-    s = ocs_ew_check_type(a, 0, x, types);
+    ocs_status s = ocs_ew_unary_prepare(a, types, &x, &y);
     if (s == OCS_OK)
         s = pick_domain(a, x->dtype, fns->f != NULL, fns->i != NULL, fns->u != NULL, &use);
-    if (s == OCS_OK)
-        s = ocs_output(a, 0, x->dtype, x->rank, x->dims, &y);
     if (s != OCS_OK)
         return s;
     for (size_t i = 0; i < x->numel; i++) {
@@ -362,7 +358,8 @@ ocs_status ocs_ew_binary(ocs_kernel_args *a, uint32_t types, const ocs_ew_binary
         else if (use == OCS_EW_IN_UINT64)
             ocs_ew_set_uint(z, it.pos, fns->u(ocs_ew_get_uint(x, i), ocs_ew_get_uint(y, j)));
         else
-            ocs_tensor_set_f64(z, it.pos, fns->f(ocs_tensor_get_f64(x, i), ocs_tensor_get_f64(y, j)));
+            ocs_tensor_set_f64(z, it.pos,
+                               fns->f(ocs_tensor_get_f64(x, i), ocs_tensor_get_f64(y, j)));
     }
     return OCS_OK;
 }
@@ -448,7 +445,8 @@ ocs_status ocs_ew_fold(ocs_kernel_args *a, uint32_t types, const ocs_ew_binary_f
             const ocs_tensor *xk = a->inputs[k];
             return ocs_fail(a->err, OCS_ERR_INVALID,
                             "%s-%lld: input %zu %s must have input 0's shape %s (no broadcasting "
-                            "before version 8)", op, ver, k, ocs_shape_str(xk->rank, xk->dims, sk, sizeof sk),
+                            "before version 8)", op, ver, k,
+                            ocs_shape_str(xk->rank, xk->dims, sk, sizeof sk),
                             ocs_shape_str(x0->rank, x0->dims, s0, sizeof s0));
         }
     }

@@ -29,7 +29,8 @@ ocs_status ocs_ref_Gelu(ocs_kernel_args *a)
         return s;
     if (strcmp(approximate, "none") != 0 && strcmp(approximate, "tanh") != 0)
         return ocs_fail(a->err, OCS_ERR_INVALID,
-                        "Gelu: attribute approximate is '%s'; it must be 'none' or 'tanh'", approximate);
+                        "Gelu: attribute approximate is '%s'; it must be 'none' or 'tanh'",
+                        approximate);
     const ocs_ew_unary_fns *fns = strcmp(approximate, "tanh") == 0 ? &approx : &exact;
     return ocs_ew_unary(a, ocs_ew_float_types(a->since_version, 20), fns);
 }

@@ -89,8 +89,9 @@ ocs_status ocs_mv_index(const ocs_kernel_args *a, const ocs_tensor *ind, size_t 
     if (r < 0 && allow_negative)
         r += dim;
     if (r < 0 || r >= dim)
-        return ocs_fail(a->err, OCS_ERR_RUNTIME, "%s: %s value %lld (element %zu) is out of range for a dimension of size %lld",
-                        a->node->op_type, what, (long long)v, k, (long long)dim);
+        return ocs_fail(a->err, OCS_ERR_RUNTIME, "%s: %s value %lld (element %zu) is out of range for a dimension of size %lld%s",
+                        a->node->op_type, what, (long long)v, k, (long long)dim,
+                        v < 0 && !allow_negative ? " (negative values are not allowed here)" : "");
     *out = r;
     return OCS_OK;
 }

@@ -5,7 +5,9 @@
  * of the operator in ascending order (from ONNX's Operators.md).  The
  * registry and the kernel declarations are generated from this list; adding
  * an operator touches this list and one file, reference/ops/<name>.c, which
- * defines ocs_ref_<Name>.
+ * defines ocs_ref_<Name>.  OCS_OP_V marks an operator whose kernel also
+ * accepts sequence and optional values (ocs_kernel_args.values); every
+ * other kernel sees tensors only, and the executor rejects anything else.
  */
 OCS_OP("", Abs, 1, 6, 13)
 OCS_OP("", Add, 1, 6, 7, 13, 14)
@@ -34,7 +36,7 @@ OCS_OP("", Gemm, 1, 6, 7, 9, 11, 13)
 OCS_OP("", Greater, 1, 7, 9, 13)
 OCS_OP("", GreaterOrEqual, 12, 16)
 OCS_OP("", HardSigmoid, 1, 6, 22)
-OCS_OP("", Identity, 1, 13, 14, 16, 19, 21, 23, 24, 25)
+OCS_OP_V("", Identity, 1, 13, 14, 16, 19, 21, 23, 24, 25)
 OCS_OP("", If, 1, 11, 13, 16, 19, 21, 23, 24, 25)
 OCS_OP("", LayerNormalization, 17)
 OCS_OP("", Less, 1, 7, 9, 13)

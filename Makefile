@@ -33,7 +33,6 @@ CLI_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(CLI_SRC))
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
-LIB := $(BUILD)/libocs.a
 OCS := $(BUILD)/ocs
 
 .PHONY: all deps test unit-test node-test conformance clean
@@ -74,10 +73,6 @@ $(BUILD)/%.o: %.c
 # protoc-c output is not ours to keep -Wextra clean.
 $(BUILD)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c
 	$(CC) $(CPPFLAGS) $(filter-out -Wextra -Werror,$(CFLAGS)) -c -o $@ $<
-
-$(LIB): $(LIB_OBJ)
-	@rm -f $@
-	ar rcs $@ $^
 
 $(OCS): $(CLI_OBJ) $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB_OBJ) $(LDLIBS)

@@ -414,9 +414,6 @@ static ocs_status resolve_node(ocs_session *s, const ocs_node *n, const opsets *
         if (since < 0)
             return ocs_fail(err, OCS_ERR_INVALID, "%s: operator %s does not exist at opset %lld",
                             ocs_node_label(n, label, sizeof label), n->op_type, (long long)v);
-        if (!op->kernel)
-            return ocs_fail(err, OCS_ERR_UNSUPPORTED, "operator %s has no reference kernel",
-                            n->op_type);
         pn->op = op;
         pn->since_version = since;
     }

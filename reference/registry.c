@@ -5,14 +5,6 @@
 
 #include "ops/common.h"
 
-/* Kernels not written yet resolve to NULL and count as unimplemented. */
-#define OCS_OP(domain, name, ...) \
-    ocs_status ocs_ref_##name(ocs_kernel_args *a) __attribute__((weak));
-#define OCS_OP_V OCS_OP
-#include "ops/oplist.h"
-#undef OCS_OP
-#undef OCS_OP_V
-
 #define OCS_OP(domain, name, ...) static const int versions_##name[] = {__VA_ARGS__};
 #define OCS_OP_V OCS_OP
 #include "ops/oplist.h"

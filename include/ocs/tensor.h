@@ -77,7 +77,7 @@ typedef struct ocs_tensor {
 
 /* ---- element types ---------------------------------------------------- */
 
-/* ONNX's upper-case name ("FLOAT16"), or "UNKNOWN(n)"-style text for others. */
+/* ONNX's upper-case name ("FLOAT16"), or "UNKNOWN" for codes OCS does not know. */
 const char *ocs_dtype_name(ocs_dtype t);
 /* Parses ONNX's name ("float16", "FLOAT16", "bfloat16" ...); OCS_UNDEFINED if none. */
 ocs_dtype ocs_dtype_from_name(const char *name);
@@ -102,11 +102,14 @@ uint16_t ocs_double_to_bfloat16(double d);
 /* Decodes any 8-bit or 4-bit float format's bit pattern to double. */
 double ocs_minifloat_to_double(ocs_dtype t, unsigned bits);
 /*
- * Encodes d into a float8/float4/e8m0 format.  saturate != 0 clamps
- * out-of-range finite values (and, for formats without infinities, +-Inf) to
- * the largest finite value, as Cast does by default; saturate == 0 gives
- * Inf where the format has it and NaN otherwise.  e8m0 rounds per ONNX's
- * default ("up" for Cast); see the definition for exact rules.
+ * Encodes d into a float8/float4/e8m0 format, rounding to nearest even.
+ * saturate != 0 clamps out-of-range values (and, for formats without
+ * infinities, +-Inf) to the largest finite value, as Cast does by default;
+ * saturate == 0 gives Inf where the format has it and NaN otherwise.
+ * FLOAT4E2M1 has neither NaN nor Inf: it always saturates, and NaN encodes
+ * as 0x8 (the -0 pattern), as ONNX's test data expects.  FLOAT8E8M0 (powers
+ * of two only, no zero, sign ignored) rounds up, Cast's default round_mode;
+ * Cast implements its other modes by snapping to a power of two first.
  */
 unsigned ocs_double_to_minifloat(ocs_dtype t, double d, int saturate);
 
@@ -132,13 +135,17 @@ char *ocs_shape_str(int rank, const int64_t *dims, char *buf, size_t len);
 
 /*
  * Element access by flat index, for reference kernels that favour clarity.
- * get_f64 decodes any numeric type exactly (int64 beyond 2^53 rounds);
- * get_i64 returns integers exactly and truncates floats toward zero
- * (NaN and out-of-range give 0 / the clamped bound);
+ * get_f64 decodes any numeric type exactly (64-bit integers beyond 2^53
+ * round once);
+ * get_i64 returns integers exactly (a UINT64 above INT64_MAX as the same
+ * bits, so get/set round-trips) and truncates floats toward zero (NaN gives
+ * 0, out-of-range values the clamped bound);
  * set_f64 rounds to the element type (nearest-even for floats; integers
- * truncate toward zero, then wrap to the type's width; NaN stores 0);
+ * truncate toward zero, then wrap to the type's width, and NaN or +-Inf
+ * store 0; BOOL stores v != 0, so NaN is true, as Cast defines);
  * set_i64 stores integers wrapped to the type's width and floats rounded.
  * Strings are not numeric: these return 0 / do nothing for them.
+ * A new FLOAT8E8M0 tensor holds the all-zero pattern, which is 2^-127.
  */
 double ocs_tensor_get_f64(const ocs_tensor *t, size_t i);
 int64_t ocs_tensor_get_i64(const ocs_tensor *t, size_t i);

@@ -9,7 +9,6 @@
 
 ocs_status ocs_ref_ArgMax(ocs_kernel_args *a)
 {
-    const char *op = a->node->op_type;
     ocs_status s = ocs_need_inputs(a, 1, 1);
     if (s != OCS_OK)
         return s;
@@ -28,8 +27,8 @@ ocs_status ocs_ref_ArgMax(ocs_kernel_args *a)
     if ((s = ocs_axis(a, axis_attr, x->rank, "attribute axis", &axis)) != OCS_OK)
         return s;
     if (x->dims[axis] == 0)
-        return ocs_fail(a->err, OCS_ERR_INVALID, "%s: axis %d of input 0 has size 0; there is no maximum",
-                        op, axis);
+        return ocs_fail(a->err, OCS_ERR_INVALID, "axis %d of input 0 has size 0; there is no maximum",
+                        axis);
 
     int out_rank = 0;
     int64_t out_dims[OCS_MAX_RANK];

@@ -12,7 +12,6 @@
 
 ocs_status ocs_ref_CumSum(ocs_kernel_args *a)
 {
-    const char *op = a->node->op_type;
     ocs_status s = ocs_need_inputs(a, 2, 2);
     if (s != OCS_OK)
         return s;
@@ -27,8 +26,8 @@ ocs_status ocs_ref_CumSum(ocs_kernel_args *a)
     int64_t axis_in = n_axis == 1 ? axis_vals[0] : 0;
     free(axis_vals);
     if (n_axis != 1)
-        return ocs_fail(a->err, OCS_ERR_INVALID, "%s: axis (input 1) must hold one value, it holds %zu",
-                        op, n_axis);
+        return ocs_fail(a->err, OCS_ERR_INVALID, "axis (input 1) must hold one value, it holds %zu",
+                        n_axis);
 
     int64_t exclusive, reverse;
     if ((s = ocs_node_attr_int(a->node, "exclusive", 0, &exclusive, a->err)) != OCS_OK ||

@@ -13,7 +13,6 @@
 
 ocs_status ocs_red_plan_init(ocs_kernel_args *a, int64_t axes_input_since, ocs_red_plan *p)
 {
-    const char *op = a->node->op_type;
     int axes_as_input = a->since_version >= axes_input_since;
     ocs_status s = ocs_need_inputs(a, 1, axes_as_input ? 2 : 1);
     if (s != OCS_OK)
@@ -67,8 +66,8 @@ ocs_status ocs_red_plan_init(ocs_kernel_args *a, int64_t axes_input_since, ocs_r
             }
             if (p->reduced[ax]) {
                 free(owned);
-                return ocs_fail(a->err, OCS_ERR_INVALID, "%s: axis %lld is listed twice in axes",
-                                op, (long long)axes[k]);
+                return ocs_fail(a->err, OCS_ERR_INVALID, "axis %lld is listed twice in axes",
+                                (long long)axes[k]);
             }
             p->reduced[ax] = 1;
         }
@@ -197,8 +196,8 @@ ocs_status ocs_red_copy_elem(ocs_kernel_args *a, ocs_tensor *dst, size_t o,
         ocs_string *to = &((ocs_string *)dst->data)[o];
         char *buf = malloc(from->len + 1);
         if (!buf)
-            return ocs_fail(a->err, OCS_ERR_NOMEM, "%s: out of memory copying a string of %zu bytes",
-                            a->node->op_type, from->len);
+            return ocs_fail(a->err, OCS_ERR_NOMEM, "out of memory copying a string of %zu bytes",
+                            from->len);
         if (from->len)
             memcpy(buf, from->data, from->len);
         buf[from->len] = '\0';
@@ -268,7 +267,6 @@ void ocs_red_sum_store_mean(const ocs_red_sum *s, ocs_tensor *dst, size_t o, siz
 
 ocs_status ocs_red_softmax(ocs_kernel_args *a, int log_form)
 {
-    const char *op = a->node->op_type;
     ocs_status s = ocs_need_inputs(a, 1, 1);
     if (s != OCS_OK)
         return s;
@@ -283,7 +281,7 @@ ocs_status ocs_red_softmax(ocs_kernel_args *a, int log_form)
     if (s != OCS_OK)
         return s;
     if (x->rank == 0)
-        return ocs_fail(a->err, OCS_ERR_INVALID, "%s: input 0 is a scalar; it needs rank >= 1", op);
+        return ocs_fail(a->err, OCS_ERR_INVALID, "input 0 is a scalar; it needs rank >= 1");
     int axis;
     s = ocs_axis(a, axis_attr, x->rank, "attribute axis", &axis);
     if (s != OCS_OK)

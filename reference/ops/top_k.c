@@ -72,8 +72,7 @@ static ocs_status read_k(ocs_kernel_args *a, int64_t *k)
         *k = vals[0];
     free(vals);
     if (n != 1)
-        return ocs_fail(a->err, OCS_ERR_INVALID, "%s: K (input 1) must hold one value, it holds %zu",
-                        op, n);
+        return ocs_fail(a->err, OCS_ERR_INVALID, "K (input 1) must hold one value, it holds %zu", n);
     return OCS_OK;
 }
 
@@ -98,8 +97,8 @@ ocs_status ocs_ref_TopK(ocs_kernel_args *a)
     if ((s = ocs_axis(a, axis_attr, x->rank, "attribute axis", &axis)) != OCS_OK)
         return s;
     if (k < 0 || k > x->dims[axis])
-        return ocs_fail(a->err, OCS_ERR_INVALID, "%s: k = %lld is outside [0, %lld], the size of axis %d",
-                        op, (long long)k, (long long)x->dims[axis], axis);
+        return ocs_fail(a->err, OCS_ERR_INVALID, "k = %lld is outside [0, %lld], the size of axis %d",
+                        (long long)k, (long long)x->dims[axis], axis);
     if (a->n_outputs != 2)
         return ocs_fail(a->err, OCS_ERR_INVALID, "%s has two outputs (Values, Indices), the node lists %zu",
                         op, a->n_outputs);
@@ -118,10 +117,10 @@ ocs_status ocs_ref_TopK(ocs_kernel_args *a)
     ocs_axis_view_init(&v, x, axis);
     ocs_axis_view ov = {v.outer, (size_t)k, v.inner};
     if (v.n > SIZE_MAX / (2 * sizeof(size_t)))
-        return ocs_fail(a->err, OCS_ERR_NOMEM, "%s: axis of %zu elements is too long", op, v.n);
+        return ocs_fail(a->err, OCS_ERR_NOMEM, "axis of %zu elements is too long", v.n);
     size_t *pos = malloc(2 * v.n * sizeof *pos);
     if (!pos)
-        return ocs_fail(a->err, OCS_ERR_NOMEM, "%s: out of memory ranking %zu elements", op, v.n);
+        return ocs_fail(a->err, OCS_ERR_NOMEM, "out of memory ranking %zu elements", v.n);
     for (size_t o = 0; o < v.outer; o++) {
         for (size_t i = 0; i < v.inner; i++) {
             line l = {x, &v, o, i, largest != 0};

@@ -11,7 +11,6 @@
 
 ocs_status ocs_ref_Trilu(ocs_kernel_args *a)
 {
-    const char *op = a->node->op_type;
     ocs_status s = ocs_need_inputs(a, 1, 2);
     if (s != OCS_OK)
         return s;
@@ -19,8 +18,8 @@ ocs_status ocs_ref_Trilu(ocs_kernel_args *a)
     if (x->dtype != OCS_STRING && (!ocs_dtype_valid(x->dtype) || ocs_dtype_size(x->dtype) == 0))
         return ocs_dtype_unsupported(a, x, "input 0");
     if (x->rank < 2)
-        return ocs_fail(a->err, OCS_ERR_INVALID, "%s: input 0 must have rank >= 2, it has rank %d",
-                        op, x->rank);
+        return ocs_fail(a->err, OCS_ERR_INVALID, "input 0 must have rank >= 2, it has rank %d",
+                        x->rank);
 
     int64_t k = 0;
     const ocs_tensor *kt = ocs_input(a, 1);
@@ -33,8 +32,8 @@ ocs_status ocs_ref_Trilu(ocs_kernel_args *a)
             k = vals[0];
         free(vals);
         if (n != 1)
-            return ocs_fail(a->err, OCS_ERR_INVALID, "%s: k (input 1) must hold one value, it holds %zu",
-                            op, n);
+            return ocs_fail(a->err, OCS_ERR_INVALID, "k (input 1) must hold one value, it holds %zu",
+                            n);
     }
     int64_t upper;
     if ((s = ocs_node_attr_int(a->node, "upper", 1, &upper, a->err)) != OCS_OK)

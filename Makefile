@@ -26,7 +26,7 @@ PROTOS   := $(wildcard spec/*.proto)
 PROTO_C  := $(patsubst spec/%.proto,$(BUILD)/gen/%.pb-c.c,$(PROTOS))
 PROTO_H  := $(PROTO_C:.c=.h)
 
-LIB_SRC  := $(wildcard spec/*.c) $(wildcard reference/*.c) $(wildcard reference/ops/*.c)
+LIB_SRC  := $(wildcard spec/*.c) $(wildcard spec/ops/*.c) $(wildcard reference/*.c) $(wildcard reference/ops/*.c)
 LIB_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC)) $(PROTO_C:.c=.o)
 CLI_SRC  := $(wildcard conformance/*.c)
 CLI_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(CLI_SRC))

@@ -16,6 +16,7 @@
  * defaults).  Intermediate values are freed after their last use.
  */
 #include "ocs/exec.h"
+#include "ocs/schema.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@ typedef struct plan_node {
     const ocs_node *node;
     const ocs_op_def *op;           /* NULL for a function call */
     const ocs_function *fn;         /* the callee, or NULL */
+    const ocs_schema *schema;       /* for the proposed operators: checked before each run */
     int64_t since_version;
     size_t n_release;               /* values whose last use is this node */
     const char **release;
@@ -416,6 +418,12 @@ static ocs_status resolve_node(ocs_session *s, const ocs_node *n, const opsets *
                             ocs_node_label(n, label, sizeof label), n->op_type, (long long)v);
         pn->op = op;
         pn->since_version = since;
+        pn->schema = ocs_schema_find(op->domain, n->op_type, v);
+        if (pn->schema) {
+            ocs_status st = ocs_schema_check_node(pn->schema, n, err);
+            if (st != OCS_OK)
+                return st;
+        }
     }
     for (size_t k = 0; k < n->n_attrs; k++) {
         const ocs_attr *at = &n->attrs[k];
@@ -763,6 +771,18 @@ static ocs_status run_node(ocs_scope *sc, const plan_node *pn, ocs_err *err)
         }
     }
 
+    if (pn->schema) {
+        ocs_tensor_type types[64];
+        if (n->n_inputs > sizeof types / sizeof types[0]) {
+            st = ocs_fail(err, OCS_ERR_UNSUPPORTED, "%s: too many inputs", ocs_node_label(n, label, sizeof label));
+            goto done;
+        }
+        for (size_t i = 0; i < n->n_inputs; i++)
+            ocs_tensor_type_of(in.t[i], &types[i]);
+        st = ocs_schema_check_types(pn->schema, n, n->n_inputs, types, err);
+        if (st != OCS_OK)
+            goto done;
+    }
     if (pn->fn) {
         st = call_function(sc, pn, n, &in, out, out_v, err);
     } else {

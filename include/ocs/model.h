@@ -89,7 +89,7 @@ struct ocs_graph;
 typedef struct ocs_attr {
     char *name;
     ocs_attr_type type;
-    char *ref_attr_name;     /* inside function bodies: refers to a caller attribute */
+    char *ref_attr_name;     /* inside function bodies: the caller attribute referred to; else NULL */
     char *doc;
     float f;
     int64_t i;
@@ -242,7 +242,7 @@ ocs_status ocs_node_attr_floats(const ocs_node *n, const char *name, const float
 ocs_status ocs_node_attr_tensor(const ocs_node *n, const char *name, const ocs_tensor **out, ocs_err *err);
 ocs_status ocs_node_attr_graph(const ocs_node *n, const char *name, const ocs_graph **out, ocs_err *err);
 
-/* A short label for messages: "Add node 'foo'" or "Add node #3" when unnamed. */
+/* A short label for messages: "Add node 'foo'", or "Relu node (unnamed, output 'y')". */
 const char *ocs_node_label(const ocs_node *n, char *buf, size_t len);
 
 #ifdef __cplusplus

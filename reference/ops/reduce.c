@@ -65,9 +65,10 @@ ocs_status ocs_red_plan_init(ocs_kernel_args *a, int64_t axes_input_since, ocs_r
                 return s;
             }
             if (p->reduced[ax]) {
+                s = ocs_fail(a->err, OCS_ERR_INVALID, "axis %lld is listed twice in axes",
+                             (long long)axes[k]);
                 free(owned);
-                return ocs_fail(a->err, OCS_ERR_INVALID, "axis %lld is listed twice in axes",
-                                (long long)axes[k]);
+                return s;
             }
             p->reduced[ax] = 1;
         }

@@ -14,9 +14,12 @@ BUILD    ?= build$(if $(SANITIZE),-san)
 CC       ?= cc
 OPT      ?= -O2
 
-CPPFLAGS := -Iinclude -I$(BUILD)/gen -D_XOPEN_SOURCE=700
-CFLAGS   := -std=c11 $(OPT) -g -Wall -Wextra -Werror -MMD -MP
-LDLIBS   := -lprotobuf-c -lm
+# pkg-config runs only when a compile or link needs it (after `deps`).
+XML_CFLAGS = $(shell pkg-config --cflags libxml-2.0)
+XML_LIBS   = $(shell pkg-config --libs libxml-2.0)
+CPPFLAGS = -Iinclude -I$(BUILD)/gen -D_XOPEN_SOURCE=700 $(XML_CFLAGS)
+CFLAGS   := -std=c11 $(OPT) -g -pthread -Wall -Wextra -Werror -MMD -MP
+LDLIBS   = -lprotobuf-c $(XML_LIBS) -lopenblas -ldl -lpthread -lm
 ifneq ($(SANITIZE),)
 CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS  += -fsanitize=$(SANITIZE)
@@ -26,20 +29,24 @@ PROTOS   := $(wildcard spec/*.proto)
 PROTO_C  := $(patsubst spec/%.proto,$(BUILD)/gen/%.pb-c.c,$(PROTOS))
 PROTO_H  := $(PROTO_C:.c=.h)
 
-LIB_SRC  := $(wildcard spec/*.c) $(wildcard spec/ops/*.c) $(wildcard reference/*.c) $(wildcard reference/ops/*.c)
+LIB_SRC  := $(wildcard spec/*.c) $(wildcard spec/ops/*.c) $(wildcard reference/*.c) $(wildcard reference/ops/*.c) \
+            $(wildcard backends/*.c) $(wildcard backends/*/*.c)
 LIB_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC)) $(PROTO_C:.c=.o)
 CLI_SRC  := $(wildcard conformance/*.c)
 CLI_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(CLI_SRC))
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+# Backends built as shared libraries for the plugin ABI (examples and test doubles).
+PLUGIN_SRC := $(wildcard tests/plugins/*.c)
+PLUGINS  := $(patsubst tests/plugins/%.c,$(BUILD)/plugins/%.so,$(PLUGIN_SRC))
 
 OCS := $(BUILD)/ocs
 
-.PHONY: all deps test unit-test node-test conformance clean
+.PHONY: all deps test unit-test node-test docs docs-check conformance clean
 .DEFAULT_GOAL := all
 
 all: deps
-	@$(MAKE) --no-print-directory $(OCS) $(TEST_BIN)
+	@$(MAKE) --no-print-directory $(OCS) $(TEST_BIN) $(PLUGINS)
 
 # ---- dependencies -----------------------------------------------------------
 DEB_PKGS := gcc make pkg-config protobuf-c-compiler libprotobuf-c-dev libcmocka-dev \
@@ -81,13 +88,17 @@ $(BUILD)/tests/%: tests/%.c $(LIB_OBJ) | $(PROTO_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJ) -lcmocka $(LDLIBS)
 
+$(BUILD)/plugins/%.so: tests/plugins/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -fPIC -shared $(LDFLAGS) -o $@ $<
+
 # ---- tests ------------------------------------------------------------------------
 test: all
 	@$(MAKE) --no-print-directory unit-test node-test
 
 unit-test:
 	@fail=0; for t in $(TEST_BIN); do \
-	    OCS_SHARED=$(SHARED) $$t || fail=1; \
+	    OCS_SHARED=$(SHARED) OCS_BUILD=$(BUILD) $$t || fail=1; \
 	done; exit $$fail
 
 node-test:
@@ -96,6 +107,13 @@ node-test:
 	else \
 	    echo "node-test: $(NODE_TESTS) not found, skipped"; \
 	fi
+
+# The operator pages in spec/docs are generated from the schemas.
+docs: all
+	$(OCS) docs spec/docs
+
+docs-check:
+	@$(OCS) docs --check spec/docs
 
 conformance: all
 	@if [ -d "$(NODE_TESTS)" ]; then \

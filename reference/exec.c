@@ -16,6 +16,8 @@
  * defaults).  Intermediate values are freed after their last use.
  */
 #include "ocs/exec.h"
+
+#include "ocs/backend.h"
 #include "ocs/schema.h"
 
 #include <stdio.h>
@@ -34,7 +36,13 @@ typedef struct plan_node {
     int64_t since_version;
     size_t n_release;               /* values whose last use is this node */
     const char **release;
+    struct backend_state *states;   /* per session backend, what its prepare made */
 } plan_node;
+
+typedef struct backend_state {
+    void *state;
+    int prepared;
+} backend_state;
 
 typedef struct plan {
     const void *key;                /* the ocs_graph or ocs_function planned */
@@ -46,6 +54,7 @@ typedef struct plan {
 struct ocs_session {
     const ocs_model *model;
     plan *plans;
+    ocs_session_options opt;
 };
 
 /* An opset context: where a node list takes its opset imports from. */
@@ -319,10 +328,17 @@ static plan *find_plan(const ocs_session *s, const void *key)
     return NULL;
 }
 
-static void plan_free(plan *p)
+static void plan_free(const ocs_session *s, plan *p)
 {
-    for (size_t i = 0; i < p->n; i++)
+    for (size_t i = 0; i < p->n; i++) {
         free(p->order[i].release);
+        for (size_t b = 0; p->order[i].states && b < s->opt.n_backends; b++) {
+            const ocs_backend *be = s->opt.backends[b];
+            if (p->order[i].states[b].prepared && be->ops->release)
+                be->ops->release(be->ctx, p->order[i].states[b].state);
+        }
+        free(p->order[i].states);
+    }
     free(p->order);
     free(p);
 }
@@ -418,6 +434,11 @@ static ocs_status resolve_node(ocs_session *s, const ocs_node *n, const opsets *
                             ocs_node_label(n, label, sizeof label), n->op_type, (long long)v);
         pn->op = op;
         pn->since_version = since;
+        if (s->opt.n_backends) {
+            pn->states = calloc(s->opt.n_backends, sizeof *pn->states);
+            if (!pn->states)
+                return ocs_fail(err, OCS_ERR_NOMEM, "out of memory planning a graph");
+        }
         pn->schema = ocs_schema_find(op->domain, n->op_type, v);
         if (pn->schema) {
             ocs_status st = ocs_schema_check_node(pn->schema, n, err);
@@ -576,7 +597,7 @@ static ocs_status plan_nodes(ocs_session *s, const void *key, const ocs_node *no
     p = NULL;
 done:
     if (p)
-        plan_free(p);
+        plan_free(s, p);
     for (size_t i = 0; reads && i < n_nodes; i++)
         strset_free(&reads[i]);
     free(reads);
@@ -729,6 +750,40 @@ static ocs_status call_function(ocs_scope *sc, const plan_node *pn, const ocs_no
     return st;
 }
 
+/*
+ * Runs a node on the first backend of the session's list that supports it,
+ * preparing its per-node state on first use, or else on the reference
+ * kernel (unless the session forbids the fallback).
+ */
+static ocs_status run_kernel(ocs_session *s, const plan_node *pn, ocs_kernel_args *a,
+                             const ocs_tensor *const *in)
+{
+    const ocs_node *n = pn->node;
+    if (s->opt.n_backends) {
+        ocs_tensor_type types[64];
+        size_t n_in = n->n_inputs < 64 ? n->n_inputs : 64;
+        for (size_t i = 0; i < n_in; i++)
+            ocs_tensor_type_of(in[i], &types[i]);
+        for (size_t b = 0; b < s->opt.n_backends; b++) {
+            const ocs_backend *be = s->opt.backends[b];
+            if (!be->ops->supports(be->ctx, n, pn->since_version, n_in, types))
+                continue;
+            backend_state *bs = &pn->states[b];
+            if (!bs->prepared && be->ops->prepare) {
+                ocs_status st = be->ops->prepare(be->ctx, n, pn->since_version, &bs->state, a->err);
+                if (st != OCS_OK)
+                    return ocs_err_prefix(a->err, st, "backend %s: ", be->ops->name);
+            }
+            bs->prepared = 1;
+            ocs_status st = be->ops->run(be->ctx, bs->state, a);
+            return st == OCS_OK ? OCS_OK : ocs_err_prefix(a->err, st, "backend %s: ", be->ops->name);
+        }
+    }
+    if (s->opt.no_reference_fallback)
+        return ocs_fail(a->err, OCS_ERR_UNSUPPORTED, "no backend of this session supports %s here", n->op_type);
+    return pn->op->kernel(a);
+}
+
 static const char *value_kind_name(const ocs_value *v)
 {
     switch (v->kind) {
@@ -799,7 +854,7 @@ static ocs_status run_node(ocs_scope *sc, const plan_node *pn, ocs_err *err)
             .err = err,
         };
         ocs_err_clear(err);
-        st = pn->op->kernel(&a);
+        st = run_kernel(sc->session, pn, &a, in.t);
     }
     if (st != OCS_OK) {
         ocs_err_prefix(err, st, "%s: ", ocs_node_label(n, label, sizeof label));
@@ -911,6 +966,12 @@ ocs_status ocs_exec_subgraph(const ocs_kernel_args *a, const ocs_graph *g, size_
 
 ocs_status ocs_session_new(const ocs_model *m, ocs_session **out, ocs_err *err)
 {
+    return ocs_session_new_with(m, NULL, out, err);
+}
+
+ocs_status ocs_session_new_with(const ocs_model *m, const ocs_session_options *opt, ocs_session **out,
+                                ocs_err *err)
+{
     *out = NULL;
     if (!m || !m->graph)
         return ocs_fail(err, OCS_ERR_INVALID, "the model has no graph");
@@ -918,6 +979,8 @@ ocs_status ocs_session_new(const ocs_model *m, ocs_session **out, ocs_err *err)
     if (!s)
         return ocs_fail(err, OCS_ERR_NOMEM, "out of memory creating a session");
     s->model = m;
+    if (opt)
+        s->opt = *opt;
     opsets ops = {m->opsets, m->n_opsets, m};
     ocs_status st = plan_graph(s, m->graph, &ops, 0, err);
     if (st != OCS_OK) {
@@ -996,7 +1059,7 @@ void ocs_session_free(ocs_session *s)
     while (s->plans) {
         plan *p = s->plans;
         s->plans = p->next;
-        plan_free(p);
+        plan_free(s, p);
     }
     free(s);
 }

@@ -1,0 +1,193 @@
+/*
+ * tests/test_backend.c - node assignment to backends: priority order,
+ * per-node preparation and release, the reference fallback and its absence.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ocs/backend.h"
+#include "ocs/build.h"
+
+/* A backend that runs Add as x + y + 1000 so its work is visible. */
+typedef struct fake {
+    const char *op;       /* the one op it supports */
+    int prepares, runs, releases, destroyed;
+} fake;
+
+static int fake_supports(void *ctx, const ocs_node *n, int64_t since, size_t n_in, const ocs_tensor_type *in)
+{
+    (void)since;
+    fake *f = ctx;
+    return !strcmp(n->op_type, f->op) && n_in == 2 && in[0].dtype == OCS_FLOAT;
+}
+
+static ocs_status fake_prepare(void *ctx, const ocs_node *n, int64_t since, void **state, ocs_err *err)
+{
+    (void)n;
+    (void)since;
+    (void)err;
+    fake *f = ctx;
+    f->prepares++;
+    *state = malloc(16);   /* released by fake_release; ASan reports a leak otherwise */
+    return OCS_OK;
+}
+
+static ocs_status fake_run(void *ctx, void *state, ocs_kernel_args *a)
+{
+    fake *f = ctx;
+    assert_non_null(state);
+    f->runs++;
+    const ocs_tensor *x = a->inputs[0], *y = a->inputs[1];
+    ocs_tensor *z = NULL;
+    ocs_status st = ocs_tensor_new(OCS_FLOAT, x->rank, x->dims, &z, a->err);
+    if (st != OCS_OK)
+        return st;
+    for (size_t i = 0; i < x->numel; i++)
+        ((float *)z->data)[i] = ((const float *)x->data)[i] + ((const float *)y->data)[i] + 1000.0f;
+    a->outputs[0] = z;
+    return OCS_OK;
+}
+
+static void fake_release(void *ctx, void *state)
+{
+    fake *f = ctx;
+    f->releases++;
+    free(state);
+}
+
+static void fake_destroy(void *ctx)
+{
+    ((fake *)ctx)->destroyed++;
+}
+
+static const ocs_backend_ops fake_ops = {
+    .api_version = OCS_BACKEND_API_VERSION,
+    .name = "fake",
+    .supports = fake_supports,
+    .prepare = fake_prepare,
+    .run = fake_run,
+    .release = fake_release,
+    .destroy = fake_destroy,
+};
+
+/* z = (x + y) * y, with x, y float[3]. */
+static ocs_model *add_mul_model(void)
+{
+    ocs_model *m = NULL;
+    static const int64_t d3[] = {3};
+    assert_int_equal(ocs_model_new(&m, NULL), OCS_OK);
+    assert_int_equal(ocs_model_import(m, "", 17, NULL), OCS_OK);
+    ocs_graph *g = m->graph;
+    ocs_graph_add_input(g, "x", OCS_FLOAT, 1, d3, NULL);
+    ocs_graph_add_input(g, "y", OCS_FLOAT, 1, d3, NULL);
+    ocs_graph_add_output(g, "z", OCS_FLOAT, 1, d3, NULL);
+    const char *add_in[] = {"x", "y"}, *add_out[] = {"s"}, *mul_in[] = {"s", "y"}, *mul_out[] = {"z"};
+    assert_int_equal(ocs_graph_add_node(g, "Add", "", "add", 2, add_in, 1, add_out, NULL, NULL), OCS_OK);
+    assert_int_equal(ocs_graph_add_node(g, "Mul", "", "mul", 2, mul_in, 1, mul_out, NULL, NULL), OCS_OK);
+    return m;
+}
+
+static ocs_status run_twice(ocs_model *m, const ocs_session_options *opt, float *z_out, ocs_err *err)
+{
+    static const int64_t d3[] = {3};
+    ocs_tensor *x = NULL, *y = NULL;
+    assert_int_equal(ocs_tensor_new(OCS_FLOAT, 1, d3, &x, NULL), OCS_OK);
+    assert_int_equal(ocs_tensor_new(OCS_FLOAT, 1, d3, &y, NULL), OCS_OK);
+    const float xv[] = {1, 2, 3}, yv[] = {2, 2, 2};
+    memcpy(x->data, xv, sizeof xv);
+    memcpy(y->data, yv, sizeof yv);
+    const char *names[] = {"x", "y"};
+    const ocs_tensor *ins[] = {x, y};
+    ocs_session *s = NULL;
+    ocs_status st = ocs_session_new_with(m, opt, &s, err);
+    for (int r = 0; r < 2 && st == OCS_OK; r++) {
+        ocs_tensor *z = NULL;
+        st = ocs_session_run(s, 2, names, ins, 1, &z, err);
+        if (st == OCS_OK)
+            memcpy(z_out, z->data, 3 * sizeof *z_out);
+        ocs_tensor_free(z);
+    }
+    ocs_session_free(s);
+    ocs_tensor_free(x);
+    ocs_tensor_free(y);
+    return st;
+}
+
+static void test_backend_takes_supported_node(void **state)
+{
+    (void)state;
+    fake f = {.op = "Add"};
+    ocs_backend be = {&fake_ops, &f};
+    ocs_backend *list[] = {&be};
+    ocs_session_options opt = {list, 1, 0};
+    ocs_model *m = add_mul_model();
+    float z[3];
+    ocs_err err = {{0}};
+    assert_int_equal(run_twice(m, &opt, z, &err), OCS_OK);
+    /* Add ran on the fake backend (+1000), Mul on the reference */
+    const float want[] = {(1 + 2 + 1000) * 2.0f, (2 + 2 + 1000) * 2.0f, (3 + 2 + 1000) * 2.0f};
+    assert_memory_equal(z, want, sizeof want);
+    assert_int_equal(f.runs, 2);
+    assert_int_equal(f.prepares, 1);      /* once per session, not per run */
+    assert_int_equal(f.releases, 1);
+    ocs_model_free(m);
+}
+
+static void test_first_backend_in_priority_wins(void **state)
+{
+    (void)state;
+    fake a = {.op = "Add"}, b = {.op = "Add"};
+    ocs_backend ba = {&fake_ops, &a}, bb = {&fake_ops, &b};
+    ocs_backend *list[] = {&bb, &ba};
+    ocs_session_options opt = {list, 2, 0};
+    ocs_model *m = add_mul_model();
+    float z[3];
+    assert_int_equal(run_twice(m, &opt, z, NULL), OCS_OK);
+    assert_int_equal(b.runs, 2);
+    assert_int_equal(a.runs, 0);
+    assert_int_equal(a.prepares, 0);
+    ocs_model_free(m);
+}
+
+static void test_no_fallback_reports_unsupported(void **state)
+{
+    (void)state;
+    fake f = {.op = "Add"};
+    ocs_backend be = {&fake_ops, &f};
+    ocs_backend *list[] = {&be};
+    ocs_session_options opt = {list, 1, 1};
+    ocs_model *m = add_mul_model();
+    float z[3];
+    ocs_err err = {{0}};
+    assert_int_equal(run_twice(m, &opt, z, &err), OCS_ERR_UNSUPPORTED);
+    assert_non_null(strstr(err.msg, "Mul"));
+    assert_int_equal(f.releases, f.prepares);
+    ocs_model_free(m);
+}
+
+static void test_unknown_builtin_is_unsupported(void **state)
+{
+    (void)state;
+    ocs_backend *b = (ocs_backend *)1;
+    ocs_err err = {{0}};
+    assert_int_equal(ocs_backend_open("no-such-backend", &b, &err), OCS_ERR_UNSUPPORTED);
+    assert_null(b);
+    assert_non_null(strstr(err.msg, "no-such-backend"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_backend_takes_supported_node),
+        cmocka_unit_test(test_first_backend_in_priority_wins),
+        cmocka_unit_test(test_no_fallback_reports_unsupported),
+        cmocka_unit_test(test_unknown_builtin_is_unsupported),
+    };
+    return cmocka_run_group_tests_name("backend", tests, NULL, NULL);
+}

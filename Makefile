@@ -42,7 +42,7 @@ PLUGINS  := $(patsubst tests/plugins/%.c,$(BUILD)/plugins/%.so,$(PLUGIN_SRC))
 
 OCS := $(BUILD)/ocs
 
-.PHONY: all deps test unit-test node-test docs docs-check conformance clean
+.PHONY: all deps test unit-test node-test docs docs-check ort conformance clean
 .DEFAULT_GOAL := all
 
 all: deps
@@ -114,6 +114,20 @@ docs: all
 
 docs-check:
 	@$(OCS) docs --check spec/docs
+
+# ONNX Runtime (onnxruntime-node from npm) for the `ort` command backend.
+# Optional: without node/npm the runner reports ORT as skipped.  The flag
+# (and its environment twin) skip the package's download of GPU binaries.
+ORT_DIR := $(BUILD)/ort
+ort: $(ORT_DIR)/installed
+$(ORT_DIR)/installed: conformance/ort/package.json
+	@mkdir -p $(ORT_DIR)
+	@if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then \
+	    cp conformance/ort/package.json $(ORT_DIR)/package.json && \
+	    ONNXRUNTIME_NODE_INSTALL=skip npm install --prefix $(ORT_DIR) --no-audit --no-fund \
+	        --onnxruntime-node-install=skip > $(ORT_DIR)/npm.log 2>&1 && touch $@ \
+	    || echo "ort: npm install failed (see $(ORT_DIR)/npm.log); ONNX Runtime will be reported as skipped"; \
+	else echo "ort: node/npm not found; ONNX Runtime will be reported as skipped"; fi
 
 conformance: all
 	@if [ -d "$(NODE_TESTS)" ]; then \

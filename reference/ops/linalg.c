@@ -1,5 +1,5 @@
 /*
- * reference/ops/linalg.c - helpers shared by the matrix and normalisation
+ * reference/ops/linalg.c - routines shared by the matrix and normalisation
  * kernels (see linalg.h).
  */
 #include "linalg.h"

@@ -1,5 +1,5 @@
 /*
- * reference/ops/linalg.h - small helpers shared by the matrix and
+ * reference/ops/linalg.h - routines shared by the matrix and
  * normalisation kernels (MatMul, Gemm, LayerNormalization, RMSNormalization,
  * RotaryEmbedding, Attention): type-constraint checks, exact 64-bit integer
  * element access and overflow-checked size products.  Internal to reference/.

@@ -17,9 +17,9 @@ OPT      ?= -O2
 # pkg-config runs only when a compile or link needs it (after `deps`).
 XML_CFLAGS = $(shell pkg-config --cflags libxml-2.0)
 XML_LIBS   = $(shell pkg-config --libs libxml-2.0)
-CPPFLAGS = -Iinclude -I$(BUILD)/gen -D_XOPEN_SOURCE=700 $(XML_CFLAGS)
+CPPFLAGS = -Iinclude -I$(BUILD)/gen -D_XOPEN_SOURCE=700 $(XML_CFLAGS) $(CUDA_CPPFLAGS)
 CFLAGS   := -std=c11 $(OPT) -g -pthread -Wall -Wextra -Werror -MMD -MP
-LDLIBS   = -lprotobuf-c $(XML_LIBS) -lopenblas -ldl -lpthread -lm
+LDLIBS   = -lprotobuf-c $(XML_LIBS) -lopenblas $(CUDA_LIBS) -ldl -lpthread -lm
 ifneq ($(SANITIZE),)
 CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS  += -fsanitize=$(SANITIZE)
@@ -30,10 +30,25 @@ PROTO_C  := $(patsubst spec/%.proto,$(BUILD)/gen/%.pb-c.c,$(PROTOS))
 PROTO_H  := $(PROTO_C:.c=.h)
 
 LIB_SRC  := $(wildcard spec/*.c) $(wildcard spec/ops/*.c) $(wildcard reference/*.c) $(wildcard reference/ops/*.c) \
-            $(wildcard backends/*.c) $(wildcard backends/*/*.c)
+            $(wildcard backends/*.c) $(filter-out backends/cuda/%,$(wildcard backends/*/*.c))
 LIB_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC)) $(PROTO_C:.c=.o)
-CLI_SRC  := $(wildcard conformance/*.c)
+
+# The CUDA backend is built whenever nvcc is found (no GPU needed to build);
+# at run time it registers only when a device answers.
+NVCC ?= $(firstword $(wildcard /usr/local/cuda/bin/nvcc) $(shell command -v nvcc 2>/dev/null))
+ifneq ($(NVCC),)
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90
+CUDA_C   := $(wildcard backends/cuda/*.c)
+CUDA_CU  := $(wildcard backends/cuda/*.cu)
+LIB_OBJ  += $(patsubst %.c,$(BUILD)/%.o,$(CUDA_C)) $(patsubst %.cu,$(BUILD)/%.cu.o,$(CUDA_CU))
+CUDA_CPPFLAGS = -DOCS_HAVE_CUDA -I$(CUDA_HOME)/include
+CUDA_LIBS = -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lnvrtc -lstdc++
+endif
+CLI_SRC  := $(wildcard conformance/*.c) $(wildcard conformance/cases/*.c)
 CLI_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(CLI_SRC))
+# Everything of the command line but main(): the unit tests link it too.
+CLI_LIB_OBJ := $(filter-out $(BUILD)/conformance/main.o,$(CLI_OBJ))
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 # Backends built as shared libraries for the plugin ABI (examples and test doubles).
@@ -42,7 +57,8 @@ PLUGINS  := $(patsubst tests/plugins/%.c,$(BUILD)/plugins/%.so,$(PLUGIN_SRC))
 
 OCS := $(BUILD)/ocs
 
-.PHONY: all deps test unit-test node-test docs docs-check ort conformance clean
+.PHONY: all deps test unit-test node-test docs docs-check ort conformance testdata testdata-check \
+        bench bench-quick clean
 .DEFAULT_GOAL := all
 
 all: deps
@@ -77,6 +93,10 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
+$(BUILD)/%.cu.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) -O3 -std=c++17 $(CUDA_ARCH) -Iinclude -Xcompiler -Wall,-Wextra -Werror all-warnings -MMD -MP -c -o $@ $<
+
 # protoc-c output is not ours to keep -Wextra clean.
 $(BUILD)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c
 	$(CC) $(CPPFLAGS) $(filter-out -Wextra -Werror,$(CFLAGS)) -c -o $@ $<
@@ -84,9 +104,12 @@ $(BUILD)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c
 $(OCS): $(CLI_OBJ) $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB_OBJ) $(LDLIBS)
 
-$(BUILD)/tests/%: tests/%.c $(LIB_OBJ) | $(PROTO_H)
+# test_bench compiles bench.c and ceilings.c itself to reach their static tables.
+$(BUILD)/tests/test_bench: TEST_OWN_OBJ := $(BUILD)/conformance/bench.o $(BUILD)/conformance/ceilings.o
+$(BUILD)/tests/%: tests/%.c $(LIB_OBJ) $(CLI_LIB_OBJ) | $(PROTO_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJ) -lcmocka $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(filter-out $(TEST_OWN_OBJ),$(CLI_LIB_OBJ)) $(LIB_OBJ) \
+	    -lcmocka $(LDLIBS)
 
 $(BUILD)/plugins/%.so: tests/plugins/%.c
 	@mkdir -p $(dir $@)
@@ -94,7 +117,7 @@ $(BUILD)/plugins/%.so: tests/plugins/%.c
 
 # ---- tests ------------------------------------------------------------------------
 test: all
-	@$(MAKE) --no-print-directory unit-test node-test
+	@$(MAKE) --no-print-directory unit-test docs-check node-test
 
 unit-test:
 	@fail=0; for t in $(TEST_BIN); do \
@@ -129,12 +152,28 @@ $(ORT_DIR)/installed: conformance/ort/package.json
 	    || echo "ort: npm install failed (see $(ORT_DIR)/npm.log); ONNX Runtime will be reported as skipped"; \
 	else echo "ort: node/npm not found; ONNX Runtime will be reported as skipped"; fi
 
-conformance: all
-	@if [ -d "$(NODE_TESTS)" ]; then \
-	    $(OCS) onnx-test $(NODE_TESTS); \
-	else \
-	    echo "conformance: $(NODE_TESTS) not found; point NODE_TESTS at an ONNX backend-test tree"; \
-	fi
+# The main job: every generated case on the reference, the function-body
+# variants, every built-in backend present and ONNX Runtime (when `make ort`
+# could install it; otherwise its cases are reported as skipped), writing
+# reports/junit.xml and reports/scoreboard.md.
+ORT_CMD = NODE_PATH=$(abspath $(ORT_DIR))/node_modules node conformance/ort/ocs-ort.js
+conformance: all ort
+	$(OCS) run --backend-cmd 'ort=$(ORT_CMD)'
+
+# Speed against ceilings measured in the same run (never in a unit test).
+bench: all
+	$(OCS) bench --json $(BUILD)/bench.json
+
+bench-quick: all
+	$(OCS) bench --quick
+
+# testdata/ holds the exported default cases with a SHA-256 manifest;
+# `make test` fails when the reference no longer reproduces them.
+testdata: all
+	$(OCS) export testdata
+
+testdata-check:
+	@$(OCS) export --check -q testdata
 
 clean:
 	rm -rf build build-san

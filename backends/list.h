@@ -4,3 +4,6 @@
  * ocs_backend **out, ocs_err *err)` in backends/<name>/.
  */
 OCS_BACKEND(cpu)
+#ifdef OCS_HAVE_CUDA
+OCS_BACKEND(cuda)
+#endif

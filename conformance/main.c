@@ -15,8 +15,15 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
+    {"run", ocs_cmd_run, "run the conformance cases on every backend; JUnit XML and a scoreboard"},
+    {"export", ocs_cmd_export, "write the cases in the ONNX backend-test layout with a SHA-256 manifest"},
     {"onnx-test", ocs_cmd_onnx_test,
      "run trees in the ONNX backend-test layout on the reference executor"},
+    {"docs", ocs_cmd_docs, "write (or --check) the Markdown pages of the operator schemas"},
+    {"bench", ocs_cmd_bench, "time the target cases on each backend against ceilings measured in the same run"},
+    {"compile", ocs_cmd_compile, "compile a model's regions into BackendContext blobs (function or scopes encoding)"},
+    {"inspect", ocs_cmd_inspect, "print a model's BackendContext regions, blobs, and what this machine picks and why"},
+    {"bc-report", ocs_cmd_bc_report, "compare the two BackendContext encodings; writes reports/backend_context.md"},
 };
 
 static void usage(FILE *f)

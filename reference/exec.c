@@ -14,10 +14,20 @@
  * scope that sees only the function's formal inputs, with attribute
  * references replaced by the caller's attributes (or the function's
  * defaults).  Intermediate values are freed after their last use.
+ *
+ * BackendContext regions of the main graph (ocs/backend_context.h) are
+ * decided when the session is made: each region's blobs are tried over the
+ * session's backends.  An accepted region runs as one step on its backend
+ * (bc_run): a BackendContext node keeps its place in the plan and runs the
+ * blob instead of its fallback; a scope's nodes are folded into one
+ * stand-in node that reads the scope's inputs and produces its outputs, so
+ * the topological order and value lifetimes of the rest of the graph are
+ * planned as usual.  A region no blob wins runs exactly as it is written.
  */
 #include "ocs/exec.h"
 
 #include "ocs/backend.h"
+#include "ocs/backend_context.h"
 #include "ocs/schema.h"
 
 #include <stdio.h>
@@ -37,6 +47,7 @@ typedef struct plan_node {
     size_t n_release;               /* values whose last use is this node */
     const char **release;
     struct backend_state *states;   /* per session backend, what its prepare made */
+    struct bc_entry *bc;            /* an accepted BackendContext region: runs from its blob */
 } plan_node;
 
 typedef struct backend_state {
@@ -51,10 +62,25 @@ typedef struct plan {
     struct plan *next;              /* session's list of plans */
 } plan;
 
+/* A BackendContext region of the main graph and the session's decision. */
+typedef struct bc_entry {
+    ocs_bc_region *region;
+    ocs_bc_view view;
+    int has_view;
+    ocs_bc_decision decision;
+    const ocs_node *node;           /* what stands for an accepted region in the plan */
+    ocs_node stand_in;              /* scopes: the folded node (borrows the region's names) */
+} bc_entry;
+
 struct ocs_session {
     const ocs_model *model;
     plan *plans;
     ocs_session_options opt;
+    ocs_bc_region *bc_regions;
+    size_t n_bc;
+    bc_entry *bc;
+    ocs_node *main_nodes;           /* the main graph with accepted scopes folded, or NULL */
+    size_t n_main_nodes;
 };
 
 /* An opset context: where a node list takes its opset imports from. */
@@ -413,6 +439,11 @@ static ocs_status resolve_node(ocs_session *s, const ocs_node *n, const opsets *
     char label[256];
     memset(pn, 0, sizeof *pn);
     pn->node = n;
+    for (size_t i = 0; i < s->n_bc; i++)
+        if (s->bc[i].decision.accepted && s->bc[i].node == n)
+            pn->bc = &s->bc[i];
+    if (pn->bc && pn->bc->region->encoding == OCS_BC_SCOPES)
+        return OCS_OK;   /* a folded scope: its nodes' subgraphs are planned by the session */
     const ocs_function *fn = ocs_model_function(s->model, n->domain, n->op_type, n->overload);
     if (fn) {
         pn->fn = fn;
@@ -759,6 +790,14 @@ static ocs_status run_kernel(ocs_session *s, const plan_node *pn, ocs_kernel_arg
                              const ocs_tensor *const *in)
 {
     const ocs_node *n = pn->node;
+    if (pn->bc) {
+        const bc_entry *e = pn->bc;
+        const ocs_backend *be = s->opt.backends[e->decision.backend];
+        ocs_status st = be->ops->bc_run(be->ctx, e->decision.state, a);
+        return st == OCS_OK ? OCS_OK
+                            : ocs_err_prefix(a->err, st, "backend %s, compiled region '%s': ", be->ops->name,
+                                             e->region->name);
+    }
     if (s->opt.n_backends) {
         ocs_tensor_type types[64];
         size_t n_in = n->n_inputs < 64 ? n->n_inputs : 64;
@@ -818,6 +857,11 @@ static ocs_status run_node(ocs_scope *sc, const plan_node *pn, ocs_err *err)
         }
         in.t[i] = e->t;
         in.v[i] = e->v;
+        if (e->v && pn->bc) {
+            st = ocs_fail(err, OCS_ERR_UNSUPPORTED, "%s: input %zu '%s' is a %s; a compiled region takes tensors only",
+                          ocs_node_label(n, label, sizeof label), i, n->inputs[i], value_kind_name(e->v));
+            goto done;
+        }
         if (e->v && !pn->fn && !pn->op->takes_values) {
             st = ocs_fail(err, OCS_ERR_UNSUPPORTED, "%s: input %zu '%s' is a %s; the %s kernel takes tensors only",
                           ocs_node_label(n, label, sizeof label), i, n->inputs[i], value_kind_name(e->v),
@@ -826,7 +870,7 @@ static ocs_status run_node(ocs_scope *sc, const plan_node *pn, ocs_err *err)
         }
     }
 
-    if (pn->schema) {
+    if (pn->schema && !pn->bc) {
         ocs_tensor_type types[64];
         if (n->n_inputs > sizeof types / sizeof types[0]) {
             st = ocs_fail(err, OCS_ERR_UNSUPPORTED, "%s: too many inputs", ocs_node_label(n, label, sizeof label));
@@ -838,7 +882,7 @@ static ocs_status run_node(ocs_scope *sc, const plan_node *pn, ocs_err *err)
         if (st != OCS_OK)
             goto done;
     }
-    if (pn->fn) {
+    if (pn->fn && !pn->bc) {
         st = call_function(sc, pn, n, &in, out, out_v, err);
     } else {
         ocs_kernel_args a = {
@@ -972,6 +1016,142 @@ ocs_status ocs_session_new(const ocs_model *m, ocs_session **out, ocs_err *err)
 ocs_status ocs_session_new_with(const ocs_model *m, const ocs_session_options *opt, ocs_session **out,
                                 ocs_err *err)
 {
+    return ocs_session_new_bc(m, opt, NULL, out, err);
+}
+
+/* ---- BackendContext regions ------------------------------------------------------------ */
+
+ocs_status ocs_bc_view_make(const ocs_model *m, const ocs_bc_region *r, ocs_bc_view *v, ocs_err *err)
+{
+    memset(v, 0, sizeof *v);
+    int64_t *since = calloc(r->n_nodes ? r->n_nodes : 1, sizeof *since);
+    if (!since)
+        return ocs_fail(err, OCS_ERR_NOMEM, "out of memory describing region '%s'", r->name);
+    opsets ops = {m->opsets, m->n_opsets, m};
+    for (size_t i = 0; i < r->n_nodes; i++) {
+        const ocs_node *n = r->nodes[i];
+        since[i] = -1;
+        if (ocs_model_function(m, n->domain, n->op_type, n->overload))
+            continue;
+        const ocs_op_def *op = ocs_op_find(n->domain, n->op_type);
+        int64_t ver = opset_of(&ops, n->domain);
+        if (op && ver >= 0)
+            since[i] = ocs_op_since_version(op, ver);
+    }
+    v->n_nodes = r->n_nodes;
+    v->nodes = r->nodes;
+    v->since_versions = since;
+    v->n_inputs = r->n_inputs;
+    v->inputs = (const char *const *)r->inner_inputs;
+    v->input_types = r->input_types;
+    v->n_outputs = r->n_outputs;
+    v->outputs = (const char *const *)r->inner_outputs;
+    v->n_consts = r->n_consts;
+    v->consts = r->consts;
+    return OCS_OK;
+}
+
+void ocs_bc_view_free(ocs_bc_view *v)
+{
+    if (!v)
+        return;
+    free((void *)v->since_versions);
+    memset(v, 0, sizeof *v);
+}
+
+/* Finds the main graph's regions, decides each one, and folds accepted scopes. */
+static ocs_status bc_decide(ocs_session *s, const ocs_bc_options *bc, ocs_err *err)
+{
+    const ocs_model *m = s->model;
+    ocs_status st = ocs_bc_discover(m, &s->bc_regions, &s->n_bc, err);
+    if (st != OCS_OK || !s->n_bc)
+        return st;
+    s->bc = calloc(s->n_bc, sizeof *s->bc);
+    if (!s->bc)
+        return ocs_fail(err, OCS_ERR_NOMEM, "out of memory deciding BackendContext regions");
+    size_t folded = 0;
+    for (size_t i = 0; i < s->n_bc; i++) {
+        bc_entry *e = &s->bc[i];
+        e->region = &s->bc_regions[i];
+        if (!e->region->problem && e->region->nodes) {
+            st = ocs_bc_view_make(m, e->region, &e->view, err);
+            if (st != OCS_OK)
+                return st;
+            e->has_view = 1;
+        }
+        if (!bc || !bc->disable) {
+            if (e->has_view)
+                st = ocs_bc_select(m, e->region, &e->view, s->opt.backends, s->opt.n_backends, &e->decision, err);
+            else
+                st = ocs_bc_select(m, e->region, NULL, NULL, 0, &e->decision, err);
+            if (st != OCS_OK)
+                return st;
+        }
+        char line[2048];
+        ocs_bc_decision_format(e->region, &e->decision, s->opt.backends, line, sizeof line);
+        if (bc && bc->log)
+            bc->log(bc->log_user, line);
+        if (bc && bc->strict && !e->decision.accepted)
+            return ocs_fail(err, OCS_ERR_UNSUPPORTED, "strict BackendContext: %s", line);
+        if (!e->decision.accepted)
+            continue;
+        if (e->region->encoding == OCS_BC_FUNCTION) {
+            e->node = &m->graph->nodes[e->region->node];
+            continue;
+        }
+        ocs_node *sn = &e->stand_in;
+        sn->name = e->region->name;
+        sn->op_type = (char *)OCS_BC_OP;
+        sn->domain = (char *)"";
+        sn->overload = (char *)"";
+        sn->doc = (char *)"";
+        sn->n_inputs = e->region->n_inputs;
+        sn->inputs = e->region->inputs;
+        sn->n_outputs = e->region->n_outputs;
+        sn->outputs = e->region->outputs;
+        e->node = sn;
+        folded++;
+    }
+    if (!folded)
+        return OCS_OK;
+    /* the main graph's node list with each accepted scope replaced by its stand-in */
+    const ocs_graph *g = m->graph;
+    s->main_nodes = calloc(g->n_nodes + 1, sizeof *s->main_nodes);
+    if (!s->main_nodes)
+        return ocs_fail(err, OCS_ERR_NOMEM, "out of memory folding BackendContext regions");
+    for (size_t k = 0; k < g->n_nodes; k++) {
+        const bc_entry *owner = NULL;
+        for (size_t i = 0; i < s->n_bc && !owner; i++) {
+            const bc_entry *e = &s->bc[i];
+            if (!e->decision.accepted || e->region->encoding != OCS_BC_SCOPES)
+                continue;
+            for (size_t j = 0; j < e->region->n_nodes && !owner; j++)
+                if (e->region->node_index[j] == k)
+                    owner = e;
+        }
+        if (!owner) {
+            s->main_nodes[s->n_main_nodes++] = g->nodes[k];
+        } else if (owner->region->node_index[0] == k) {
+            s->main_nodes[s->n_main_nodes++] = owner->stand_in;
+        }
+    }
+    /* the stand-ins in the list are copies: point the entries at them */
+    for (size_t k = 0; k < s->n_main_nodes; k++)
+        for (size_t i = 0; i < s->n_bc; i++) {
+            bc_entry *e = &s->bc[i];
+            if (!e->decision.accepted)
+                continue;
+            const ocs_node *orig = e->region->encoding == OCS_BC_SCOPES ? &e->stand_in
+                                                                        : &g->nodes[e->region->node];
+            if (s->main_nodes[k].inputs == orig->inputs && s->main_nodes[k].outputs == orig->outputs)
+                e->node = &s->main_nodes[k];
+        }
+    return OCS_OK;
+}
+
+ocs_status ocs_session_new_bc(const ocs_model *m, const ocs_session_options *opt, const ocs_bc_options *bc,
+                              ocs_session **out, ocs_err *err)
+{
     *out = NULL;
     if (!m || !m->graph)
         return ocs_fail(err, OCS_ERR_INVALID, "the model has no graph");
@@ -982,13 +1162,56 @@ ocs_status ocs_session_new_with(const ocs_model *m, const ocs_session_options *o
     if (opt)
         s->opt = *opt;
     opsets ops = {m->opsets, m->n_opsets, m};
-    ocs_status st = plan_graph(s, m->graph, &ops, 0, err);
+    ocs_status st = bc_decide(s, bc, err);
+    if (st == OCS_OK && s->main_nodes) {
+        /* folded scopes: plan the main graph from the folded list, and the
+         * subgraphs of the folded nodes, which a compiled region may run */
+        strset keep = {0};
+        for (size_t i = 0; i < m->graph->n_outputs && st == OCS_OK; i++)
+            if (strset_add(&keep, m->graph->outputs[i].name) < 0)
+                st = ocs_fail(err, OCS_ERR_NOMEM, "out of memory planning the main graph");
+        if (st == OCS_OK)
+            st = plan_nodes(s, m->graph, s->main_nodes, s->n_main_nodes, &keep, &ops, 0, err);
+        strset_free(&keep);
+        for (size_t i = 0; i < s->n_bc && st == OCS_OK; i++) {
+            const bc_entry *e = &s->bc[i];
+            if (!e->decision.accepted || e->region->encoding != OCS_BC_SCOPES)
+                continue;
+            for (size_t j = 0; j < e->region->n_nodes && st == OCS_OK; j++) {
+                const ocs_node *n = e->region->nodes[j];
+                for (size_t k = 0; k < n->n_attrs && st == OCS_OK; k++) {
+                    const ocs_attr *at = &n->attrs[k];
+                    if (at->type == OCS_ATTR_GRAPH && at->g)
+                        st = plan_graph(s, at->g, &ops, 1, err);
+                    for (size_t q = 0; st == OCS_OK && at->type == OCS_ATTR_GRAPHS && q < at->n; q++)
+                        st = plan_graph(s, at->graphs[q], &ops, 1, err);
+                }
+            }
+        }
+    } else if (st == OCS_OK) {
+        st = plan_graph(s, m->graph, &ops, 0, err);
+    }
     if (st != OCS_OK) {
         ocs_session_free(s);
         return st;
     }
     *out = s;
     return OCS_OK;
+}
+
+size_t ocs_session_bc_count(const ocs_session *s)
+{
+    return s ? s->n_bc : 0;
+}
+
+const ocs_bc_region *ocs_session_bc_region(const ocs_session *s, size_t i)
+{
+    return s && i < s->n_bc ? &s->bc_regions[i] : NULL;
+}
+
+const ocs_bc_decision *ocs_session_bc_decision(const ocs_session *s, size_t i)
+{
+    return s && i < s->n_bc ? &s->bc[i].decision : NULL;
 }
 
 /* Runs the main graph with inputs given as tensors (ts) or values (vs). */
@@ -1061,5 +1284,12 @@ void ocs_session_free(ocs_session *s)
         s->plans = p->next;
         plan_free(s, p);
     }
+    for (size_t i = 0; s->bc && i < s->n_bc; i++) {
+        ocs_bc_decision_clear(&s->bc[i].decision, s->opt.backends);
+        ocs_bc_view_free(&s->bc[i].view);
+    }
+    free(s->bc);
+    free(s->main_nodes);
+    ocs_bc_regions_free(s->bc_regions, s->n_bc);
     free(s);
 }

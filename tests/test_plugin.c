@@ -25,7 +25,7 @@
 #include "ocs/backend.h"
 #include "ocs/build.h"
 /* The loader is part of the ocs command, which the unit tests do not link. */
-#include "../conformance/plugin.c"
+#include "../conformance/plugin.h"
 
 static const char *plugin_path(const char *name, char *buf, size_t len)
 {

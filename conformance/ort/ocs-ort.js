@@ -24,6 +24,8 @@
  *                                           cannot pass
  *   ERROR                                   a variant loaded but failed to run,
  *                                           or its data could not be read
+ *                                           (a contrib-op variant that fails to
+ *                                           run gives way to the next variant)
  * plus OUT/VERSION naming the runtime.  input_i binds to the model's graph
  * input i, output_j is the graph's output j.
  *
@@ -33,7 +35,9 @@
  * worker takes the next one.
  *
  * Exit status: 0 when the tree was processed (whatever each case gave),
- * 2 on a usage error, 3 when onnxruntime-node cannot be loaded or run.
+ * 2 on a usage error, 77 when onnxruntime-node cannot be loaded or run
+ * (the protocol's "not available here": the runner reports every case as
+ * skipped).
  * onnxruntime-node is found as require() finds it (NODE_PATH, or a
  * node_modules folder beside this file or above it).  No other package is
  * needed: TensorProto and the parts of ModelProto read here are decoded by
@@ -45,7 +49,8 @@ const fs = require('fs');
 const path = require('path');
 
 const PROTOCOL = 1;
-const VARIANTS = ['model_com.microsoft.onnx', 'model.onnx', 'model_expanded.onnx'];
+const CONTRIB_VARIANT = 'model_com.microsoft.onnx';
+const VARIANTS = [CONTRIB_VARIANT, 'model.onnx', 'model_expanded.onnx'];
 
 /* ---- protobuf wire format ------------------------------------------------------------ */
 
@@ -479,33 +484,21 @@ function checkSignature(sig) {
     }
 }
 
-/* Runs one case; returns 'ran', 'skip' or 'error' after writing its result files. */
-async function runCase(ort, inRoot, outRoot, rel) {
-    const caseDir = path.join(inRoot, rel);
-    const outDir = path.join(outRoot, rel);
-    clearCase(outDir);
-    fs.mkdirSync(outDir, { recursive: true });
-
-    let session = null;
-    let variant = null;
-    let sig = null;
-    const reasons = [];
-    for (const v of VARIANTS) {
-        const file = path.join(caseDir, v);
-        if (!isFile(file)) continue;
-        try {
-            sig = graphSignature(fs.readFileSync(file));
-            checkSignature(sig);
-            session = await ort.InferenceSession.create(file, sessionOptions());
-            variant = v;
-            break;
-        } catch (e) {
-            reasons.push(`${v}: ${message(e)}`);
-        }
-    }
-    if (!session) {
-        writeFile(path.join(outDir, 'SKIP'), `no variant of this case runs on onnxruntime-node\n${reasons.join('\n')}\n`);
-        return 'skip';
+/*
+ * Runs every data set of one variant; returns {ran: true} after writing the
+ * outputs, {loaded: false, reason} when ORT rejects the model, or
+ * {loaded: true, skip, reason} when it loaded but could not run the data.
+ */
+async function runVariant(ort, caseDir, outDir, v) {
+    const file = path.join(caseDir, v);
+    let session;
+    let sig;
+    try {
+        sig = graphSignature(fs.readFileSync(file));
+        checkSignature(sig);
+        session = await ort.InferenceSession.create(file, sessionOptions());
+    } catch (e) {
+        return { loaded: false, reason: `${v}: ${message(e)}` };
     }
     try {
         const outputNames = session.outputNames;
@@ -515,10 +508,10 @@ async function runCase(ort, inRoot, outRoot, rel) {
                 throw new Error(`${set} has ${inputs.length} inputs, the model ${sig.inputs.length}`);
             }
             const feeds = {};
-            inputs.forEach((file, i) => {
+            inputs.forEach((f, i) => {
                 const name = sig.inputs[i].name;
                 const what = `${set}/input_${i}.pb ('${name}')`;
-                const d = tensorProtoToData(decodeTensorProto(fs.readFileSync(file)), what);
+                const d = tensorProtoToData(decodeTensorProto(fs.readFileSync(f)), what);
                 feeds[name] = new ort.Tensor(d.type, d.data, d.dims);
             });
             const results = await session.run(feeds);
@@ -530,16 +523,46 @@ async function runCase(ort, inRoot, outRoot, rel) {
                 writeFile(path.join(outDir, set, `output_${j}.pb`), encodeTensorProto(t, name));
             });
         }
-        writeFile(path.join(outDir, 'VARIANT'), `${variant}\n`);
-        return 'ran';
+        return { ran: true };
     } catch (e) {
         clearCase(outDir);
-        const skip = e instanceof Unsupported;
-        writeFile(path.join(outDir, skip ? 'SKIP' : 'ERROR'), `${variant}: ${message(e)}\n`);
-        return skip ? 'skip' : 'error';
+        fs.mkdirSync(outDir, { recursive: true });
+        return { loaded: true, skip: e instanceof Unsupported, reason: `${v}: ${message(e)}` };
     } finally {
         await session.release();
     }
+}
+
+/*
+ * Runs one case; returns 'ran', 'skip' or 'error' after writing its result
+ * files.  The contrib-op variant is an alternative encoding: when ORT loads it
+ * but cannot run it (a kernel that lacks the combination), the next variant
+ * runs instead and VARIANT records why.  A failure of the case's own model or
+ * its function body is the case's result.
+ */
+async function runCase(ort, inRoot, outRoot, rel) {
+    const caseDir = path.join(inRoot, rel);
+    const outDir = path.join(outRoot, rel);
+    clearCase(outDir);
+    fs.mkdirSync(outDir, { recursive: true });
+
+    const reasons = [];
+    for (const v of VARIANTS) {
+        if (!isFile(path.join(caseDir, v))) continue;
+        const r = await runVariant(ort, caseDir, outDir, v);
+        if (r.ran) {
+            const notes = reasons.length ? `(${reasons.join('; ')})\n` : '';
+            writeFile(path.join(outDir, 'VARIANT'), `${v}\n${notes}`);
+            return 'ran';
+        }
+        reasons.push(r.reason);
+        if (r.loaded && v !== CONTRIB_VARIANT) {
+            writeFile(path.join(outDir, r.skip ? 'SKIP' : 'ERROR'), `${reasons.join('\n')}\n`);
+            return r.skip ? 'skip' : 'error';
+        }
+    }
+    writeFile(path.join(outDir, 'SKIP'), `no variant of this case runs on onnxruntime-node\n${reasons.join('\n')}\n`);
+    return 'skip';
 }
 
 async function probe() {
@@ -642,7 +665,7 @@ async function main(argv) {
             return 0;
         } catch (e) {
             process.stderr.write(`ocs-ort: ${message(e)}\n`);
-            return 3;
+            return 77;
         }
     }
     if (argv.length !== 2 || argv.some((a) => a.startsWith('-'))) {
@@ -659,7 +682,7 @@ async function main(argv) {
         version = await probe();
     } catch (e) {
         process.stderr.write(`ocs-ort: ${message(e)}\n`);
-        return 3;
+        return 77;
     }
     fs.mkdirSync(outRoot, { recursive: true });
     writeFile(path.join(outRoot, 'VERSION'), `${version} (CPU execution provider)\n`);

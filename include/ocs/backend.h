@@ -27,6 +27,26 @@ extern "C" {
 
 #define OCS_BACKEND_API_VERSION 1
 
+/*
+ * A BackendContext region as a backend compiles, loads and runs it
+ * (ocs/backend_context.h): its nodes, the names they read from outside the
+ * region (inputs, in the region's interface order) and the names the rest
+ * of the model reads from it (outputs).  Weights are inputs: they stay
+ * initializers of the main graph and are never part of a blob.
+ */
+typedef struct ocs_bc_view {
+    size_t n_nodes;
+    const ocs_node *const *nodes;        /* in the model's order */
+    const int64_t *since_versions;       /* per node; -1: a model-local function or an unknown op */
+    size_t n_inputs;
+    const char *const *inputs;           /* names as the nodes use them */
+    const ocs_tensor_type *input_types;  /* declared (OCS_UNDEFINED / rank < 0 / dim < 0 when unknown) */
+    size_t n_outputs;
+    const char *const *outputs;
+    size_t n_consts;
+    const ocs_initializer *consts;       /* the region's own constants (usually none) */
+} ocs_bc_view;
+
 typedef struct ocs_backend_ops {
     int api_version;             /* OCS_BACKEND_API_VERSION */
     const char *name;            /* "cpu", "cuda", ... */
@@ -44,6 +64,30 @@ typedef struct ocs_backend_ops {
     void (*release)(void *ctx, void *state);
     /* Frees the backend's context. */
     void (*destroy)(void *ctx);
+
+    /*
+     * BackendContext blobs (optional: all NULL for a backend without a
+     * compile step).  The view passed to bc_load, and all it points to,
+     * stays valid until bc_unload.
+     */
+    /* Compiles region r into *payload (malloc'd, *len bytes) and the
+     * compatibility string *compat (malloc'd) a loader checks.  sample (may
+     * be NULL) holds one tensor per region input, for measurements.
+     * OCS_ERR_UNSUPPORTED when this backend does not compile such a region. */
+    ocs_status (*bc_compile)(void *ctx, const ocs_bc_view *r, const ocs_tensor *const *sample, void **payload,
+                             size_t *len, char **compat, ocs_err *err);
+    /* 1 when a blob compiled for compat can run here; else 0 and a reason in why. */
+    int (*bc_compatible)(void *ctx, const char *compat, char *why, size_t why_len);
+    /* Checks every byte of a payload against region r and makes it ready to
+     * run: OCS_ERR_UNSUPPORTED when it cannot run here (incompatible), any
+     * other failure when it is malformed.  Never trusts the payload. */
+    ocs_status (*bc_load)(void *ctx, const ocs_bc_view *r, const void *payload, size_t len, void **state,
+                          ocs_err *err);
+    /* Runs a loaded region: a->inputs[i] is region input i (NULL when
+     * absent), a->outputs[j] receives region output j; a->node is the node
+     * that stands for the region, a->scope the enclosing scope. */
+    ocs_status (*bc_run)(void *ctx, void *state, ocs_kernel_args *a);
+    void (*bc_unload)(void *ctx, void *state);
 } ocs_backend_ops;
 
 typedef struct ocs_backend {

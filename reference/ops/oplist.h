@@ -90,3 +90,4 @@ OCS_OP("", Where, 9, 16)
 /* The proposed operators (spec/ops/ holds their schemas). */
 OCS_OP("ai.onnx.preview", PagedAttention, 1)
 OCS_OP("ai.onnx.preview", MoE, 1)
+OCS_OP("ai.onnx.preview", BackendContext, 1)

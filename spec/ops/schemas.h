@@ -4,3 +4,4 @@
  */
 OCS_SCHEMA(PagedAttention)
 OCS_SCHEMA(MoE)
+OCS_SCHEMA(BackendContext)

@@ -58,7 +58,7 @@ PLUGINS  := $(patsubst tests/plugins/%.c,$(BUILD)/plugins/%.so,$(PLUGIN_SRC))
 OCS := $(BUILD)/ocs
 
 .PHONY: all deps test unit-test node-test docs docs-check ort conformance testdata testdata-check \
-        bench bench-quick clean
+        bench bench-quick gpu-check clean
 .DEFAULT_GOAL := all
 
 all: deps
@@ -166,6 +166,12 @@ bench: all
 
 bench-quick: all
 	$(OCS) bench --quick
+
+# On a machine with an NVIDIA GPU: builds for the card found, runs the
+# conformance suite and tests/test_cuda on the cuda backend and the GPU
+# benchmark, and prints one table.
+gpu-check:
+	@sh conformance/gpu_check.sh
 
 # testdata/ holds the exported default cases with a SHA-256 manifest;
 # `make test` fails when the reference no longer reproduces them.

@@ -5,6 +5,9 @@
 #include <string.h>
 
 #include "cli.h"
+#ifdef OCS_HAVE_CUDA
+#include "../backends/cuda/gpu_bench.h"
+#endif
 
 #define OCS_VERSION "0.1.0"
 
@@ -24,6 +27,9 @@ static const command commands[] = {
     {"compile", ocs_cmd_compile, "compile a model's regions into BackendContext blobs (function or scopes encoding)"},
     {"inspect", ocs_cmd_inspect, "print a model's BackendContext regions, blobs, and what this machine picks and why"},
     {"bc-report", ocs_cmd_bc_report, "compare the two BackendContext encodings; writes reports/backend_context.md"},
+#ifdef OCS_HAVE_CUDA
+    {"cuda-bench", ocs_cuda_bench_main, "time the GPU cases on device buffers against copy and cuBLAS ceilings"},
+#endif
 };
 
 static void usage(FILE *f)

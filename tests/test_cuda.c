@@ -11,7 +11,7 @@
  * validation (the same status and message as the reference kernel for every
  * error condition), MoE's grouping of routed tokens and its validation.
  *
- * With a device (a GPU session): PagedAttention and MoE cases run on a
+ * With a device (on a machine with a GPU): PagedAttention and MoE cases run on a
  * session whose only backend is cuda (no reference fallback), with output
  * buffers poisoned (OCS_CUDA_POISON), against the reference: outputs within
  * rtol/atol per type, cache outputs bit-identical.  Without a device those

@@ -117,7 +117,7 @@ $(BUILD)/plugins/%.so: tests/plugins/%.c
 
 # ---- tests ------------------------------------------------------------------------
 test: all
-	@$(MAKE) --no-print-directory unit-test docs-check node-test
+	@$(MAKE) --no-print-directory unit-test docs-check testdata-check node-test
 
 unit-test:
 	@fail=0; for t in $(TEST_BIN); do \

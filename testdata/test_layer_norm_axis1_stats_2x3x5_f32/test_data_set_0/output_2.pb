@@ -1,0 +1,1 @@
+B	InvStdDevJ8≈W?µÅZ?

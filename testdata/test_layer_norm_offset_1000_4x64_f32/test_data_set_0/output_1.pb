@@ -1,0 +1,1 @@
+BMeanJ4 zDzD§!zD+zD

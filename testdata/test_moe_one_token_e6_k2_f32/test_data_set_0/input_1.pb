@@ -1,0 +1,1 @@
+Brouter_logitsJ““¿ó"œ?dê¿–ZÃ¾FÚU¿BÎÅ¿

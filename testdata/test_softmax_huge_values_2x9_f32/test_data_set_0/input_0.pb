@@ -1,0 +1,1 @@
+	BXJHäô	GWø«Ga:ÂG‚èGw1‰G‡’·GðÂ‰G`XÄFÐÐ£Fž¹aGú€G,œGhGn—GG¢whG>GÈÀªF

@@ -58,7 +58,7 @@ PLUGINS  := $(patsubst tests/plugins/%.c,$(BUILD)/plugins/%.so,$(PLUGIN_SRC))
 OCS := $(BUILD)/ocs
 
 .PHONY: all deps test unit-test node-test docs docs-check ort conformance testdata testdata-check \
-        bench bench-quick gpu-check clean
+        bench bench-quick gpu-check bc-report fuzz-blob clean
 .DEFAULT_GOAL := all
 
 all: deps
@@ -172,6 +172,29 @@ bench-quick: all
 # benchmark, and prints one table.
 gpu-check:
 	@sh conformance/gpu_check.sh
+
+# BackendContext: the two encodings compared on the same models (file size,
+# load time with and without blobs, fallback, weight sharing, ONNX Runtime).
+bc-report: all ort
+	OCS_BUILD=$(BUILD) $(OCS) bc-report -o reports/backend_context.md --runs 15 \
+	    --ort-modules $(ORT_DIR)/node_modules
+
+# libFuzzer on the blob reader, the cpu plan loader and the compatibility
+# check (clang; installed when missing and running as root).
+FUZZ_TIME ?= 60
+FUZZ_DIR := $(BUILD)/fuzz
+fuzz-blob: deps $(PROTO_C)
+	@$(MAKE) --no-print-directory deps DEB_PKGS="clang libclang-rt-14-dev"
+	@mkdir -p $(FUZZ_DIR)/corpus
+	@# clang 14 rejects __builtin_cpu_supports("f16c"), so that one file is built with cc
+	$(CC) -std=c11 -O2 -pthread -D_XOPEN_SOURCE=700 -Iinclude -I$(BUILD)/gen -c backends/cpu/moe_kernels.c \
+	    -o $(FUZZ_DIR)/moe_kernels.o
+	clang -std=c11 -O1 -g -pthread -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer \
+	    -D_XOPEN_SOURCE=700 -Iinclude -I$(BUILD)/gen -o $(FUZZ_DIR)/fuzz_blob tests/fuzz/fuzz_blob.c \
+	    $(filter-out backends/cpu/moe_kernels.c,$(LIB_SRC)) $(FUZZ_DIR)/moe_kernels.o $(PROTO_C) \
+	    -lprotobuf-c -lopenblas -lpthread -ldl -lm
+	OCS_FUZZ_SEEDS=$(FUZZ_DIR)/corpus $(FUZZ_DIR)/fuzz_blob -max_total_time=$(FUZZ_TIME) -max_len=4096 \
+	    -print_final_stats=1 $(FUZZ_DIR)/corpus
 
 # testdata/ holds the exported default cases with a SHA-256 manifest;
 # `make test` fails when the reference no longer reproduces them.

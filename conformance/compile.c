@@ -99,12 +99,6 @@ ocs_status ocs_cli_bc_open(const char *list, ocs_backend ***out, size_t *n_out, 
                 fprintf(log, "backend %s: not present here (%s)\n", name, e.msg);
             continue;
         }
-        if (!strcmp(name, "cpu") && ocs_cpu_bc_attach(&b, &e) != OCS_OK) {
-            ocs_backend_close(b);
-            if (log)
-                fprintf(log, "backend cpu: %s\n", e.msg);
-            continue;
-        }
         v[n++] = b;
     }
     free(names);
@@ -348,9 +342,28 @@ static ocs_status capture(const ocs_model *m, const ocs_bc_region *rs, size_t nr
     return st;
 }
 
-ocs_status ocs_cli_bc_compile(const ocs_model *m, ocs_backend *const *bes, size_t nb, const ocs_cli_inputs *inputs,
-                              const char *const *region_specs, size_t n_specs, ocs_bc_encoding enc,
-                              const char *external_stem, ocs_cli_compiled *out, FILE *log, ocs_err *err)
+void ocs_cli_blobs_free(ocs_cli_blobs *b)
+{
+    for (size_t r = 0; b->blobs && b->specs && r < b->n_regions; r++) {
+        for (size_t k = 0; b->blobs[r] && k < b->specs[r].n_blobs; k++) {
+            free((void *)b->blobs[r][k].compat);
+            free((void *)b->blobs[r][k].bytes);
+        }
+        free(b->blobs[r]);
+    }
+    for (size_t i = 0; b->types && i < 2 * b->n_regions; i++)
+        free(b->types[i]);
+    free(b->types);
+    free(b->blobs);
+    free(b->specs);
+    ocs_bc_regions_free(b->regions, b->n_regions);
+    ocs_model_free(b->annotated);
+    memset(b, 0, sizeof *b);
+}
+
+ocs_status ocs_cli_bc_compile_regions(const ocs_model *m, ocs_backend *const *bes, size_t nb,
+                                      const ocs_cli_inputs *inputs, const char *const *region_specs, size_t n_specs,
+                                      ocs_cli_blobs *out, FILE *log, ocs_err *err)
 {
     memset(out, 0, sizeof *out);
     ocs_bc_region *rs = NULL;
@@ -368,16 +381,15 @@ ocs_status ocs_cli_bc_compile(const ocs_model *m, ocs_backend *const *bes, size_
     if (st != OCS_OK)
         return st;
 
-    ocs_model *ann = NULL;
     captured cap = {0};
-    ocs_bc_region_spec *specs = NULL;
-    ocs_bc_blob_out **blobs = NULL;
-    ocs_tensor_type **types = NULL;
-    st = copy_model(m, &ann, err);
+    st = copy_model(m, &out->annotated, err);
+    ocs_model *ann = out->annotated;
     if (st == OCS_OK)
         st = annotate(ann, region_specs, n_specs, log, err);
     if (st == OCS_OK)
-        st = ocs_bc_discover(ann, &rs, &nr, err);
+        st = ocs_bc_discover(ann, &out->regions, &out->n_regions, err);
+    rs = out->regions;
+    nr = out->n_regions;
     for (size_t r = 0; r < nr && st == OCS_OK; r++)
         if (rs[r].problem)
             st = ocs_fail(err, OCS_ERR_INVALID, "region '%s': %s", rs[r].name, rs[r].problem);
@@ -400,9 +412,12 @@ ocs_status ocs_cli_bc_compile(const ocs_model *m, ocs_backend *const *bes, size_
     }
     out->tuned = have_samples;
 
-    specs = calloc(nr + 1, sizeof *specs);
-    blobs = calloc(nr + 1, sizeof *blobs);
-    types = calloc(2 * nr + 1, sizeof *types);
+    out->specs = calloc(nr + 1, sizeof *out->specs);
+    out->blobs = calloc(nr + 1, sizeof *out->blobs);
+    out->types = calloc(2 * nr + 1, sizeof *out->types);
+    ocs_bc_region_spec *specs = out->specs;
+    ocs_bc_blob_out **blobs = out->blobs;
+    ocs_tensor_type **types = out->types;
     if (!specs || !blobs || !types) {
         st = ocs_fail(err, OCS_ERR_NOMEM, "out of memory");
         goto done;
@@ -480,25 +495,38 @@ ocs_status ocs_cli_bc_compile(const ocs_model *m, ocs_backend *const *bes, size_
         ocs_bc_view_free(&v);
         free(sample);
     }
-    if (st == OCS_OK)
-        st = ocs_bc_encode(ann, specs, nr, enc, external_stem, &out->model, &out->files, &out->n_files, err);
-    out->n_regions = nr;
 done:
-    for (size_t r = 0; blobs && r < nr; r++) {
-        for (size_t b = 0; blobs[r] && b < specs[r].n_blobs; b++) {
-            free((void *)blobs[r][b].compat);
-            free((void *)blobs[r][b].bytes);
-        }
-        free(blobs[r]);
-    }
-    for (size_t i = 0; types && i < 2 * nr; i++)
-        free(types[i]);
-    free(types);
-    free(blobs);
-    free(specs);
     captured_free(&cap);
-    ocs_bc_regions_free(rs, nr);
-    ocs_model_free(ann);
+    if (st != OCS_OK)
+        ocs_cli_blobs_free(out);
+    return st;
+}
+
+ocs_status ocs_cli_bc_encode(const ocs_cli_blobs *b, ocs_bc_encoding enc, const char *external_stem,
+                             ocs_cli_compiled *out, ocs_err *err)
+{
+    memset(out, 0, sizeof *out);
+    ocs_status st = ocs_bc_encode(b->annotated, b->specs, b->n_regions, enc, external_stem, &out->model, &out->files,
+                                  &out->n_files, err);
+    out->n_regions = b->n_regions;
+    out->n_blobs = b->n_blobs;
+    out->blob_bytes = b->blob_bytes;
+    out->compile_ms = b->compile_ms;
+    out->tuned = b->tuned;
+    return st;
+}
+
+ocs_status ocs_cli_bc_compile(const ocs_model *m, ocs_backend *const *bes, size_t nb, const ocs_cli_inputs *inputs,
+                              const char *const *region_specs, size_t n_specs, ocs_bc_encoding enc,
+                              const char *external_stem, ocs_cli_compiled *out, FILE *log, ocs_err *err)
+{
+    memset(out, 0, sizeof *out);
+    ocs_cli_blobs b;
+    ocs_status st = ocs_cli_bc_compile_regions(m, bes, nb, inputs, region_specs, n_specs, &b, log, err);
+    if (st != OCS_OK)
+        return st;
+    st = ocs_cli_bc_encode(&b, enc, external_stem, out, err);
+    ocs_cli_blobs_free(&b);
     if (st != OCS_OK)
         ocs_cli_compiled_free(out);
     return st;

@@ -38,6 +38,28 @@ typedef struct ocs_cli_compiled {
     int tuned;                  /* sample inputs were available */
 } ocs_cli_compiled;
 
+/* Compiled regions of a model, ready to encode either way. */
+typedef struct ocs_cli_blobs {
+    ocs_model *annotated;       /* the model with every region's nodes scoped */
+    ocs_bc_region *regions;
+    size_t n_regions;
+    ocs_bc_region_spec *specs;  /* per region: its nodes, blobs and interface types */
+    ocs_bc_blob_out **blobs;
+    ocs_tensor_type **types;
+    size_t n_blobs, blob_bytes;
+    double compile_ms;
+    int tuned;
+} ocs_cli_blobs;
+
+/* The compile half of ocs_cli_bc_compile (same arguments); free with ocs_cli_blobs_free. */
+ocs_status ocs_cli_bc_compile_regions(const ocs_model *m, ocs_backend *const *bes, size_t nb,
+                                      const ocs_cli_inputs *inputs, const char *const *region_specs, size_t n_specs,
+                                      ocs_cli_blobs *out, FILE *log, ocs_err *err);
+/* The encoding half: the same blobs in one encoding. */
+ocs_status ocs_cli_bc_encode(const ocs_cli_blobs *b, ocs_bc_encoding enc, const char *external_stem,
+                             ocs_cli_compiled *out, ocs_err *err);
+void ocs_cli_blobs_free(ocs_cli_blobs *b);
+
 /*
  * Compiles m's regions for every backend of bes that has a compile step and
  * encodes them.  Regions: `region_specs` ("NAME=node,node,...", by node

@@ -45,20 +45,22 @@
 /* ---- fixture ------------------------------------------------------------------------------- */
 
 static ocs_backend *cpu;
-static char tmpdir[256];
+static char rootdir[256];     /* removed at the end; holds the model folder and "outside" files */
+static char tmpdir[300];      /* the model folder */
 
 static int setup(void **state)
 {
     (void)state;
     ocs_err err = {{0}};
-    if (ocs_backend_open("cpu", &cpu, &err) != OCS_OK || ocs_cpu_bc_attach(&cpu, &err) != OCS_OK) {
+    if (ocs_backend_open("cpu", &cpu, &err) != OCS_OK) {
         fprintf(stderr, "cannot open the cpu backend: %s\n", err.msg);
         return -1;
     }
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/ocs-bc-test-XXXXXX");
-    if (!mkdtemp(tmpdir))
+    snprintf(rootdir, sizeof rootdir, "/tmp/ocs-bc-test-XXXXXX");
+    if (!mkdtemp(rootdir))
         return -1;
-    return 0;
+    snprintf(tmpdir, sizeof tmpdir, "%s/m", rootdir);
+    return mkdir(tmpdir, 0700) == 0 ? 0 : -1;
 }
 
 static void remove_tree(const char *dir)
@@ -73,7 +75,7 @@ static int teardown(void **state)
 {
     (void)state;
     ocs_backend_close(cpu);
-    remove_tree(tmpdir);
+    remove_tree(rootdir);
     return 0;
 }
 
@@ -801,7 +803,7 @@ static void m_symlink(ocs_model *m, const char *name)
 {
     char target[512], link[512], outside[512];
     external_path(m, target, sizeof target);
-    snprintf(outside, sizeof outside, "%s-outside-%s.bin", tmpdir, name);
+    snprintf(outside, sizeof outside, "%s/outside-%s.bin", rootdir, name);
     assert_int_equal(rename(target, outside), 0);
     snprintf(link, sizeof link, "%s/%s-link.bin", tmpdir, name);
     assert_int_equal(symlink(outside, link), 0);

@@ -856,7 +856,74 @@ static size_t thread_candidates(size_t *c, size_t max)
     return n;
 }
 
-/* Tunes the CPU steps of p on sample, coordinate by coordinate. */
+/* Whether the operator implementations read the knobs other than threads (see tuning.h). */
+#ifdef OCS_CPU_HAS_TUNING
+#define IMPL_KNOBS 1
+#else
+#define IMPL_KNOBS 0
+#endif
+
+enum { KNOB_THREADS, KNOB_CHUNK, KNOB_STREAM };
+
+static int64_t knob_get(const step *s, int k)
+{
+    return k == KNOB_THREADS ? (int64_t)s->knobs.threads
+                             : k == KNOB_CHUNK ? s->knobs.pa_split_chunk : s->knobs.moe_stream_max_tokens;
+}
+
+static void knob_set(step *s, int k, int64_t v)
+{
+    if (k == KNOB_THREADS)
+        s->knobs.threads = (size_t)v;
+    else if (k == KNOB_CHUNK)
+        s->knobs.pa_split_chunk = v;
+    else
+        s->knobs.moe_stream_max_tokens = v;
+}
+
+/*
+ * Tries each candidate value of knob k on step s (the others as chosen so
+ * far): keeps the fastest whose outputs equal ref bit for bit, if it beats
+ * the current choice by 3%.  *best_us is the region's time with the current
+ * choices.  Value 0 is the built-in choice.
+ */
+static ocs_status tune_knob(plan *p, step *s, int k, const char *name, const int64_t *cand, size_t n_cand,
+                            const ocs_tensor *const *sample, ocs_tensor *const *ref, double *best_us, ocs_err *err)
+{
+    int64_t best = knob_get(s, k);
+    if (append(&s->tune, "%s%s %lld:%.0f", s->tune ? " " : "", name, (long long)best, *best_us))
+        return nomem(err);
+    ocs_status st = OCS_OK;
+    for (size_t c = 0; c < n_cand && st == OCS_OK; c++) {
+        if (cand[c] == best)
+            continue;
+        step_unprepare(s);
+        knob_set(s, k, cand[c]);
+        st = step_prepare(p, s, err);
+        double us = 0.0;
+        int ident = 0;
+        if (st == OCS_OK)
+            st = measure(p, sample, ref, &us, &ident, err);
+        if (st != OCS_OK)
+            break;
+        if (append(&s->tune, " %lld:%.0f%s", (long long)cand[c], us, ident ? "" : "!"))
+            return nomem(err);
+        if (ident && us < *best_us * 0.97) {
+            *best_us = us;
+            best = cand[c];
+        }
+    }
+    if (st != OCS_OK)
+        return st;
+    step_unprepare(s);
+    knob_set(s, k, best);
+    st = step_prepare(p, s, err);
+    if (st == OCS_OK && append(&s->tune, " chosen=%lld", (long long)best))
+        st = nomem(err);
+    return st;
+}
+
+/* Tunes the CPU steps of p on sample, one knob of one step at a time. */
 static ocs_status tune(plan *p, const ocs_tensor *const *sample, ocs_err *err)
 {
     const size_t no = p->view->n_outputs;
@@ -878,50 +945,35 @@ static ocs_status tune(plan *p, const ocs_tensor *const *sample, ocs_err *err)
         free(ref);
         return OCS_OK;
     }
-    size_t cands[16];
-    size_t n_cand = thread_candidates(cands, 16);
+    /* threads: 0 stands for the backend's own pool */
+    size_t tc[16];
+    size_t n_tc = thread_candidates(tc, 16);
     size_t base = ocs_pool_threads(p->cpu->pool);
+    int64_t threads[17];
+    size_t n_threads = 0;
+    threads[n_threads++] = 0;
+    for (size_t i = 0; i < n_tc; i++)
+        if (tc[i] != base)
+            threads[n_threads++] = (int64_t)tc[i];
+    static const int64_t chunks[] = {0, 64, 128, 256, 512, 1024, 2048};
+    static const int64_t streams[] = {0, 1, 2, 4, 8, 16, 32, 64};
     for (size_t k = 0; k < p->n_steps && st == OCS_OK; k++) {
         step *s = &p->steps[k];
         if (s->cpu != 1)
             continue;
-        size_t best_t = s->knobs.threads ? s->knobs.threads : base;
-        if (append(&s->tune, "threads %zu:%.0f", best_t, best_us)) {
-            st = nomem(err);
-            break;
-        }
-        for (size_t c = 0; c < n_cand && st == OCS_OK; c++) {
-            size_t t = cands[c];
-            if (t == best_t)
-                continue;
-            step_unprepare(s);
-            s->knobs.threads = t;
-            st = step_prepare(p, s, err);
-            double us = 0.0;
-            int ident = 0;
-            if (st == OCS_OK)
-                st = measure(p, sample, ref, &us, &ident, err);
-            if (st != OCS_OK)
-                break;
-            if (append(&s->tune, " %zu:%.0f%s", t, us, ident ? "" : "!")) {
-                st = nomem(err);
-                break;
-            }
-            if (ident && us < best_us * 0.97) {
-                best_us = us;
-                best_t = t;
-            }
-        }
-        if (st != OCS_OK)
-            break;
-        step_unprepare(s);
-        s->knobs.threads = best_t == base ? 0 : best_t;
-        st = step_prepare(p, s, err);
-        if (st == OCS_OK && append(&s->tune, " chosen=%zu", best_t))
-            st = nomem(err);
+        const ocs_node *n = p->view->nodes[s->node];
+        st = tune_knob(p, s, KNOB_THREADS, "threads", threads, n_threads, sample, ref, &best_us, err);
+        if (st == OCS_OK && IMPL_KNOBS && !strcmp(n->op_type, "PagedAttention"))
+            st = tune_knob(p, s, KNOB_CHUNK, "chunk", chunks, sizeof chunks / sizeof chunks[0], sample, ref,
+                           &best_us, err);
+        if (st == OCS_OK && IMPL_KNOBS && !strcmp(n->op_type, "MoE"))
+            st = tune_knob(p, s, KNOB_STREAM, "stream", streams, sizeof streams / sizeof streams[0], sample, ref,
+                           &best_us, err);
     }
     if (st == OCS_OK)
-        snprintf(p->note, sizeof p->note, "tuned on the sample inputs: median region time %.0f us", best_us);
+        snprintf(p->note, sizeof p->note, "tuned on the sample inputs (threads 0 = the backend's %zu%s): median "
+                 "region time %.0f us", base, IMPL_KNOBS ? "" : "; chunk and stream knobs not read by this build",
+                 best_us);
     outputs_free(ref, no);
     free(ref);
     return st;
@@ -1454,120 +1506,4 @@ void ocs_cpu_bc_unload(void *ctx, void *state)
 {
     (void)ctx;
     plan_free(state);
-}
-
-/* ---- attaching to an open backend ---------------------------------------------------------------- */
-
-typedef struct attached {
-    ocs_backend_ops ops;
-    ocs_backend *inner;
-} attached;
-
-static void *inner_ctx(void *ctx)
-{
-    return ((attached *)ctx)->inner->ctx;
-}
-
-static const ocs_backend_ops *inner_ops(void *ctx)
-{
-    return ((attached *)ctx)->inner->ops;
-}
-
-static const char *w_describe(void *ctx)
-{
-    return inner_ops(ctx)->describe ? inner_ops(ctx)->describe(inner_ctx(ctx)) : "cpu";
-}
-
-static int w_supports(void *ctx, const ocs_node *n, int64_t since, size_t n_in, const ocs_tensor_type *in)
-{
-    return inner_ops(ctx)->supports(inner_ctx(ctx), n, since, n_in, in);
-}
-
-static ocs_status w_prepare(void *ctx, const ocs_node *n, int64_t since, void **state, ocs_err *err)
-{
-    if (!inner_ops(ctx)->prepare) {
-        *state = NULL;
-        return OCS_OK;
-    }
-    return inner_ops(ctx)->prepare(inner_ctx(ctx), n, since, state, err);
-}
-
-static ocs_status w_run(void *ctx, void *state, ocs_kernel_args *a)
-{
-    return inner_ops(ctx)->run(inner_ctx(ctx), state, a);
-}
-
-static void w_release(void *ctx, void *state)
-{
-    if (inner_ops(ctx)->release)
-        inner_ops(ctx)->release(inner_ctx(ctx), state);
-}
-
-static void w_destroy(void *ctx)
-{
-    attached *w = ctx;
-    ocs_backend_close(w->inner);
-    free(w);
-}
-
-static ocs_status w_compile(void *ctx, const ocs_bc_view *r, const ocs_tensor *const *sample, void **payload,
-                            size_t *len, char **compat, ocs_err *err)
-{
-    return ocs_cpu_bc_compile(inner_ctx(ctx), r, sample, payload, len, compat, err);
-}
-
-static int w_compatible(void *ctx, const char *compat, char *why, size_t why_len)
-{
-    return ocs_cpu_bc_compatible(inner_ctx(ctx), compat, why, why_len);
-}
-
-static ocs_status w_load(void *ctx, const ocs_bc_view *r, const void *payload, size_t len, void **state,
-                         ocs_err *err)
-{
-    return ocs_cpu_bc_load(inner_ctx(ctx), r, payload, len, state, err);
-}
-
-static ocs_status w_bc_run(void *ctx, void *state, ocs_kernel_args *a)
-{
-    return ocs_cpu_bc_run(inner_ctx(ctx), state, a);
-}
-
-static void w_unload(void *ctx, void *state)
-{
-    ocs_cpu_bc_unload(inner_ctx(ctx), state);
-}
-
-ocs_status ocs_cpu_bc_attach(ocs_backend **b, ocs_err *err)
-{
-    if (!b || !*b || strcmp((*b)->ops->name, "cpu"))
-        return ocs_fail(err, OCS_ERR_INVALID, "ocs_cpu_bc_attach needs the cpu backend");
-    if ((*b)->ops->bc_compile)
-        return OCS_OK;
-    attached *w = calloc(1, sizeof *w);
-    ocs_backend *outer = calloc(1, sizeof *outer);
-    if (!w || !outer) {
-        free(w);
-        free(outer);
-        return nomem(err);
-    }
-    w->inner = *b;
-    w->ops = (ocs_backend_ops){
-        .api_version = OCS_BACKEND_API_VERSION,
-        .name = "cpu",
-        .describe = w_describe,
-        .supports = w_supports,
-        .prepare = w_prepare,
-        .run = w_run,
-        .release = w_release,
-        .destroy = w_destroy,
-        .bc_compile = w_compile,
-        .bc_compatible = w_compatible,
-        .bc_load = w_load,
-        .bc_run = w_bc_run,
-        .bc_unload = w_unload,
-    };
-    outer->ops = &w->ops;
-    outer->ctx = w;
-    *b = outer;
-    return OCS_OK;
 }

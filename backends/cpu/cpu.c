@@ -3,6 +3,7 @@
  * thread pool, AVX2/FMA kernels chosen at run time with portable fallbacks.
  */
 #include "cpu.h"
+#include "tuning.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,6 +103,11 @@ static const ocs_backend_ops cpu_backend_ops = {
     .run = cpu_run,
     .release = cpu_release,
     .destroy = cpu_destroy,
+    .bc_compile = ocs_cpu_bc_compile,
+    .bc_compatible = ocs_cpu_bc_compatible,
+    .bc_load = ocs_cpu_bc_load,
+    .bc_run = ocs_cpu_bc_run,
+    .bc_unload = ocs_cpu_bc_unload,
 };
 
 /* OpenBLAS reports its build configuration ("OpenBLAS 0.3.21 ... Haswell"). */

@@ -60,6 +60,8 @@ static double trace_now(void)
 #define STREAM_MAX_TOKENS 16
 /* Rows of a projection one streaming task computes. */
 #define STREAM_ROWS 32
+/* Tokens one streaming kernel call takes. */
+#define BLOCK_TOKENS 32
 /* Weight rows converted to float per sgemm call for float16 / bfloat16 weights. */
 #define CONVERT_ROWS 256
 /* Tokens one combination task sums. */
@@ -421,8 +423,9 @@ typedef struct moe_run {
     float *Y;                   /* [P, H] expert outputs, grouped order */
     /* experts that stream: their rows one after the other */
     size_t *srow;               /* [E] first row of each streaming expert */
-    float *Xs;                  /* [rows, H] gathered inputs */
-    float *Hs;                  /* [rows, I] activations */
+    float *Xs;                  /* [rows, H] gathered inputs, rows ldxs apart */
+    float *Hs;                  /* [rows, I] activations, rows ldhs apart */
+    size_t ldxs, ldhs;
     /* experts that use sgemm, one at a time, transposed (columns are tokens) */
     size_t e, n;                /* the expert and its token count */
     float *Xt;                  /* [H, n] inputs */
@@ -650,26 +653,30 @@ static void stream_up(void *arg, size_t task, size_t thread)
     const moe_run *m = j->m;
     const stream_task *tk = &j->tasks[task];
     size_t e = tk->e, i0 = tk->r0, ni = tk->r1 - tk->r0, n = m->start[e + 1] - m->start[e];
-    const float *X = m->Xs + m->srow[e] * m->H;
-    float buf[STREAM_MAX_TOKENS * 2 * STREAM_ROWS];
+    float buf[BLOCK_TOKENS * 2 * STREAM_ROWS];
     size_t ldb = 2 * STREAM_ROWS, esz = ocs_dtype_size(m->t), H = m->H;
-    const char *W1 = slice_ptr(m->W1, e);
+    const char *W1 = slice_ptr(m->W1, e), *Wu = NULL;
     int inter = m->gated && m->layout == OCS_MOE_GATE_UP_INTERLEAVED;
-    /* interleaved: rows 2 i0 .. 2 i1 hold gate, up, gate, up ...; otherwise gate rows, then up rows */
-    if (inter) {
-        m->dot(W1 + 2 * i0 * H * esz, H, 2 * ni, X, H, n, H, buf, ldb);
-    } else {
-        m->dot(W1 + i0 * H * esz, H, ni, X, H, n, H, buf, ldb);
-        if (m->gated) {
-            const char *Wu = m->layout == OCS_MOE_GATE_UP_SEPARATE ? slice_ptr(m->W3, e) : W1 + m->inter * H * esz;
-            m->dot(Wu + i0 * H * esz, H, ni, X, H, n, H, buf + STREAM_ROWS, ldb);
-        }
-    }
+    if (m->gated && !inter)
+        Wu = m->layout == OCS_MOE_GATE_UP_SEPARATE ? slice_ptr(m->W3, e) : W1 + m->inter * H * esz;
     bias_ref gb = gate_bias(m, e, i0, 1), ub = up_bias(m, e, i0, 1);
-    for (size_t t = 0; t < n; t++) {
-        const float *row = buf + t * ldb;
-        activate(m, row, inter ? 2 : 1, gb, m->gated ? row + (inter ? 1 : STREAM_ROWS) : NULL, inter ? 2 : 1, ub,
-                 ni, m->Hs + (m->srow[e] + t) * m->inter + i0);
+    /* token blocks keep the weight rows of this task in cache while the tokens pass by */
+    for (size_t t0 = 0; t0 < n; t0 += BLOCK_TOKENS) {
+        size_t nt = n - t0 < BLOCK_TOKENS ? n - t0 : BLOCK_TOKENS;
+        const float *X = m->Xs + (m->srow[e] + t0) * m->ldxs;
+        /* interleaved: rows 2 i0 .. 2 i1 hold gate, up, gate, up ...; otherwise gate rows, then up rows */
+        if (inter) {
+            m->dot(W1 + 2 * i0 * H * esz, H, 2 * ni, X, m->ldxs, nt, H, buf, ldb);
+        } else {
+            m->dot(W1 + i0 * H * esz, H, ni, X, m->ldxs, nt, H, buf, ldb);
+            if (Wu)
+                m->dot(Wu + i0 * H * esz, H, ni, X, m->ldxs, nt, H, buf + STREAM_ROWS, ldb);
+        }
+        for (size_t t = 0; t < nt; t++) {
+            const float *row = buf + t * ldb;
+            activate(m, row, inter ? 2 : 1, gb, m->gated ? row + (inter ? 1 : STREAM_ROWS) : NULL, inter ? 2 : 1,
+                     ub, ni, m->Hs + (m->srow[e] + t0 + t) * m->ldhs + i0);
+        }
     }
 }
 
@@ -681,11 +688,13 @@ static void stream_down(void *arg, size_t task, size_t thread)
     const moe_run *m = j->m;
     const stream_task *tk = &j->tasks[task];
     size_t e = tk->e, o0 = tk->r0, no = tk->r1 - tk->r0, n = m->start[e + 1] - m->start[e];
-    float *Y = m->Y + m->start[e] * m->H;
-    const char *W2 = slice_ptr(m->W2, e);
-    m->dot(W2 + o0 * m->inter * ocs_dtype_size(m->t), m->inter, no, m->Hs + m->srow[e] * m->inter, m->inter, n,
-           m->inter, Y + o0, m->H);
-    finish_rows(m, e, Y, n, o0, no);
+    const char *W2 = slice_ptr(m->W2, e) + o0 * m->inter * ocs_dtype_size(m->t);
+    for (size_t t0 = 0; t0 < n; t0 += BLOCK_TOKENS) {
+        size_t nt = n - t0 < BLOCK_TOKENS ? n - t0 : BLOCK_TOKENS;
+        float *Y = m->Y + (m->start[e] + t0) * m->H;
+        m->dot(W2, m->inter, no, m->Hs + (m->srow[e] + t0) * m->ldhs, m->ldhs, nt, m->inter, Y + o0, m->H);
+        finish_rows(m, e, Y, nt, o0, no);
+    }
 }
 
 /* ---- sgemm path: experts with many tokens, transposed ------------------------------------------------ */
@@ -1064,10 +1073,13 @@ static ocs_status work_scratch(ocs_kernel_args *a, moe_state *s, moe_run *m, siz
 {
     size_t total = 0, o_Y, o_Xs, o_Hs, o_Xt, o_Zt, o_Ht, o_Yt, o_conv;
     size_t zrows = m->gated ? 2 * m->inter : m->inter, conv_cols = m->H > m->inter ? m->H : m->inter;
+    /* rows a multiple of 4 KiB apart would share cache sets; one line more apart they do not */
+    m->ldxs = m->H % 1024 ? m->H : m->H + 16;
+    m->ldhs = m->inter % 1024 ? m->inter : m->inter + 16;
     int ok = m->H <= SIZE_MAX / sizeof(float) && m->inter <= SIZE_MAX / sizeof(float) / 2 &&
              reserve(&total, m->P, m->H * sizeof(float), &o_Y) &&
-             reserve(&total, s_rows, m->H * sizeof(float), &o_Xs) &&
-             reserve(&total, s_rows, m->inter * sizeof(float), &o_Hs) &&
+             reserve(&total, s_rows, m->ldxs * sizeof(float), &o_Xs) &&
+             reserve(&total, s_rows, m->ldhs * sizeof(float), &o_Hs) &&
              reserve(&total, g_max, m->H * sizeof(float), &o_Xt) &&
              reserve(&total, g_max, zrows * sizeof(float), &o_Zt) &&
              reserve(&total, g_max, m->inter * sizeof(float), &o_Ht) &&
@@ -1091,9 +1103,10 @@ static ocs_status work_scratch(ocs_kernel_args *a, moe_state *s, moe_run *m, siz
     return OCS_OK;
 }
 
-static int streams(size_t n)
+/* Whether an expert with n tokens streams; with AVX-512 the streaming kernel outruns sgemm at any count. */
+static int streams(const moe_run *m, size_t n)
 {
-    return n > 0 && n <= STREAM_MAX_TOKENS;
+    return n > 0 && (n <= STREAM_MAX_TOKENS || m->s->isa >= OCS_MOE_ISA_AVX512);
 }
 
 /* The rows of the streaming experts, scaled by the weight when it applies to the input. */
@@ -1102,9 +1115,9 @@ static void gather_rows(moe_run *m)
     for (size_t t = 0; t < m->T; t++)
         for (size_t j = 0; j < m->k; j++) {
             size_t q = m->pos[t * m->k + j], e = (size_t)m->idx[t * m->k + j];
-            if (!streams(m->start[e + 1] - m->start[e]))
+            if (!streams(m, m->start[e + 1] - m->start[e]))
                 continue;
-            float *row = m->Xs + (m->srow[e] + q - m->start[e]) * m->H;
+            float *row = m->Xs + (m->srow[e] + q - m->start[e]) * m->ldxs;
             double wt = m->w[t * m->k + j];
             if (m->t == OCS_FLOAT && !m->s->weight_on_input) {
                 memcpy(row, (const float *)m->x->data + t * m->H, m->H * sizeof *row);
@@ -1168,7 +1181,7 @@ ocs_status ocs_cpu_moe_run(ocs_cpu *c, void *state, ocs_kernel_args *a)
     for (size_t e = 0; e < m.E; e++) {
         size_t n = m.start[e + 1] - m.start[e];
         m.srow[e] = s_rows;
-        if (streams(n))
+        if (streams(&m, n))
             s_rows += n;
         else if (n > g_max)
             g_max = n;
@@ -1195,7 +1208,7 @@ ocs_status ocs_cpu_moe_run(ocs_cpu *c, void *state, ocs_kernel_args *a)
         stream_job sj = {&m, tasks};
         size_t n_tasks = 0;
         for (size_t e = 0; e < m.E; e++)
-            if (streams(m.start[e + 1] - m.start[e]))
+            if (streams(&m, m.start[e + 1] - m.start[e]))
                 for (size_t i0 = 0; i0 < m.inter; i0 += STREAM_ROWS)
                     tasks[n_tasks++] = (stream_task){(uint32_t)e, (uint32_t)i0,
                                                      (uint32_t)(m.inter - i0 < STREAM_ROWS ? m.inter
@@ -1204,7 +1217,7 @@ ocs_status ocs_cpu_moe_run(ocs_cpu *c, void *state, ocs_kernel_args *a)
         TRACE_T(t_up);
         n_tasks = 0;
         for (size_t e = 0; e < m.E; e++)
-            if (streams(m.start[e + 1] - m.start[e]))
+            if (streams(&m, m.start[e + 1] - m.start[e]))
                 for (size_t o0 = 0; o0 < m.H; o0 += STREAM_ROWS)
                     tasks[n_tasks++] = (stream_task){(uint32_t)e, (uint32_t)o0,
                                                      (uint32_t)(m.H - o0 < STREAM_ROWS ? m.H : o0 + STREAM_ROWS)};
@@ -1215,7 +1228,7 @@ ocs_status ocs_cpu_moe_run(ocs_cpu *c, void *state, ocs_kernel_args *a)
     }
     /* experts with many tokens: sgemm, one expert at a time */
     for (size_t e = 0; e < m.E; e++)
-        if (m.start[e + 1] - m.start[e] > STREAM_MAX_TOKENS)
+        if (m.start[e + 1] - m.start[e] > 0 && !streams(&m, m.start[e + 1] - m.start[e]))
             gemm_expert(&m, e);
     TRACE_T(t_gemm);
     combine_job cj = {&m, out};

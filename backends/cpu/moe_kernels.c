@@ -125,6 +125,7 @@ AVX512 void tile512(const void *W, const int wt, size_t ldw, size_t r, const int
 }
 
 /* All tokens for rows r .. r+R-1, 4 at a time. */
+/* All tokens for rows r .. r+R-1, 4 at a time. */
 AVX512 void rows512(const void *W, const int wt, size_t ldw, size_t r, const int R, const float *X, size_t ldx,
                     size_t n, size_t K, float *out, size_t ldo)
 {

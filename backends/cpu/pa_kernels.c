@@ -278,9 +278,12 @@ AVX2_INLINE void dot_tile(const int mr, const int nk, size_t D, const float *Q, 
     const float *q0 = Q, *q1 = Q + ldq, *q2 = Q + 2 * ldq, *q3 = Q + 3 * ldq;
     size_t d = 0;
     __m256 x, v0, v1 = _mm256_setzero_ps();
+/* the empty asm keeps x in a register: folded into both FMAs, the load would be issued twice */
 #define PA_DROW(i, LOAD)                                        \
     if (mr > i) {                                               \
         x = LOAD(q##i + d);                                     \
+        if (nk == 2)                                            \
+            __asm__("" : "+x"(x));                              \
         c##i##0 = _mm256_fmadd_ps(x, v0, c##i##0);              \
         if (nk == 2)                                            \
             c##i##1 = _mm256_fmadd_ps(x, v1, c##i##1);          \

@@ -662,9 +662,21 @@ static void resolve(const pa_job *J, int64_t b, int64_t j0, size_t n, const char
     }
 }
 
-/* Asks for the bytes [off, off + len) of n key rows and n value rows. */
+/*
+ * Asks for the bytes [off, off + len) of n key rows and n value rows: one
+ * load per row end (a software prefetch that misses the TLB may be dropped,
+ * a load is not; the rows ahead are new pages), then a prefetch per line.
+ */
 static void prefetch_rows(const char *const *kraw, const char *const *vraw, size_t n, size_t off, size_t len)
 {
+    volatile char sink;
+    for (size_t i = 0; i < n; i++) {
+        sink = *(const volatile char *)(kraw[i] + off);
+        sink = *(const volatile char *)(vraw[i] + off);
+        sink = *(const volatile char *)(kraw[i] + off + len - 1);
+        sink = *(const volatile char *)(vraw[i] + off + len - 1);
+    }
+    (void)sink;
 #if defined(__GNUC__)
     for (size_t i = 0; i < n; i++) {
         const char *k = kraw[i] + off, *v = vraw[i] + off;
@@ -675,12 +687,6 @@ static void prefetch_rows(const char *const *kraw, const char *const *vraw, size
         __builtin_prefetch(k + len - 1, 0, 2);
         __builtin_prefetch(v + len - 1, 0, 2);
     }
-#else
-    (void)kraw;
-    (void)vraw;
-    (void)n;
-    (void)off;
-    (void)len;
 #endif
 }
 

@@ -46,12 +46,4 @@ void ocs_cpu_bc_unload(void *ctx, void *state);
 /* This machine's compatibility string (what a plan compiled here needs) into buf. */
 void ocs_cpu_bc_compat_here(char *buf, size_t len);
 
-/*
- * Until the backend's ops table lists the five members above: replaces *b
- * (an open "cpu" backend) by a backend that forwards everything to it and
- * adds them.  Does nothing when *b already has a compile step.  Closing the
- * result with ocs_backend_close closes the original too.
- */
-ocs_status ocs_cpu_bc_attach(ocs_backend **b, ocs_err *err);
-
 #endif

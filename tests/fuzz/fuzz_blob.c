@@ -89,7 +89,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     if (ocs_bc_discover(model, &regions, &n_regions, &err) || n_regions != 1 || regions[0].problem ||
         ocs_bc_view_make(model, &regions[0], &view, &err))
         die("finding the region", &err);
-    if (ocs_backend_open("cpu", &cpu, &err) || ocs_cpu_bc_attach(&cpu, &err))
+    if (ocs_backend_open("cpu", &cpu, &err))
         die("opening the cpu backend", &err);
     const char *seeds = getenv("OCS_FUZZ_SEEDS");
     if (seeds) {

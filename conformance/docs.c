@@ -82,32 +82,6 @@ static const ocs_tensor *initializer(const ocs_graph *g, const char *name)
     return NULL;
 }
 
-/* The type graph g gives value name: its initializer's, else its declared input's. */
-static void value_type(const ocs_graph *g, const char *name, ocs_tensor_type *t)
-{
-    memset(t, 0, sizeof *t);
-    t->dtype = OCS_UNDEFINED;
-    t->rank = -1;
-    if (!name[0])
-        return;
-    const ocs_tensor *x = initializer(g, name);
-    if (x) {
-        ocs_tensor_type_of(x, t);
-        return;
-    }
-    for (size_t i = 0; i < g->n_inputs; i++) {
-        const ocs_value_info *vi = &g->inputs[i];
-        if (strcmp(vi->name, name) || vi->type.kind != OCS_TYPE_TENSOR)
-            continue;
-        t->dtype = vi->type.elem;
-        if (vi->type.has_shape && vi->type.rank <= OCS_MAX_RANK) {
-            t->rank = vi->type.rank;
-            for (int d = 0; d < t->rank; d++)
-                t->dims[d] = vi->type.dims[d].value;
-        }
-        return;
-    }
-}
 
 /* ---- opset imports of a body ------------------------------------------------------ */
 
@@ -233,7 +207,7 @@ static ocs_status run_example(const ocs_schema *s, example_run *r, ocs_err *err)
     if (!r->in_types || !r->inputs)
         return ocs_fail(err, OCS_ERR_NOMEM, "out of memory");
     for (size_t k = 0; k < node->n_inputs; k++) {
-        value_type(g, node->inputs[k], &r->in_types[k]);
+        ocs_graph_value_type(g, node->inputs[k], &r->in_types[k]);
         if (node->inputs[k][0]) {
             r->inputs[r->n_inputs].name = node->inputs[k];
             r->inputs[r->n_inputs].tensor = initializer(g, node->inputs[k]);

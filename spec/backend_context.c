@@ -377,37 +377,6 @@ done:
     return st;
 }
 
-/* ---- declared types --------------------------------------------------------------------- */
-
-static void declared_type(const ocs_graph *g, const char *name, ocs_tensor_type *t)
-{
-    memset(t, 0, sizeof *t);
-    t->dtype = OCS_UNDEFINED;
-    t->rank = -1;
-    if (!name[0])
-        return;
-    for (size_t i = 0; i < g->n_inits; i++)
-        if (!strcmp(g->inits[i].name, name)) {
-            ocs_tensor_type_of(g->inits[i].tensor, t);
-            return;
-        }
-    const ocs_value_info *lists[] = {g->inputs, g->value_info, g->outputs};
-    size_t counts[] = {g->n_inputs, g->n_value_info, g->n_outputs};
-    for (size_t l = 0; l < 3; l++)
-        for (size_t i = 0; i < counts[l]; i++) {
-            const ocs_value_info *vi = &lists[l][i];
-            if (strcmp(vi->name, name) || vi->type.kind != OCS_TYPE_TENSOR)
-                continue;
-            t->dtype = vi->type.elem;
-            if (vi->type.has_shape && vi->type.rank <= OCS_MAX_RANK) {
-                t->rank = vi->type.rank;
-                for (int d = 0; d < t->rank; d++)
-                    t->dims[d] = vi->type.dims[d].value;
-            }
-            return;
-        }
-}
-
 /* ---- percent-encoding and base64 -------------------------------------------------------- */
 
 static int hexval(char c)
@@ -652,7 +621,7 @@ static ocs_status discover_function(const ocs_graph *g, size_t i, ocs_bc_region 
     for (size_t k = 0; k < n->n_inputs; k++) {
         if (!(r->inner_inputs[k] = ocs_str_dup(fb->inputs[k].name)))
             return nomem(err);
-        declared_type(fb, fb->inputs[k].name, &r->input_types[k]);
+        ocs_graph_value_type(fb, fb->inputs[k].name, &r->input_types[k]);
     }
     for (size_t k = 0; k < n->n_outputs; k++)
         if (!(r->inner_outputs[k] = ocs_str_dup(fb->outputs[k].name)))
@@ -990,7 +959,7 @@ static ocs_status discover_scopes(const ocs_model *m, ocs_bc_region **rs, size_t
         if (!r->inner_inputs || !r->inner_outputs || !r->input_types)
             return nomem(err);
         for (size_t k = 0; k < r->n_inputs; k++)
-            declared_type(g, r->inputs[k], &r->input_types[k]);
+            ocs_graph_value_type(g, r->inputs[k], &r->input_types[k]);
     }
     return OCS_OK;
 }
@@ -1436,7 +1405,7 @@ static ocs_status add_typed(ocs_graph *g, int input, const char *name, const ocs
     if (given && given->dtype != OCS_UNDEFINED)
         t = *given;
     else
-        declared_type(outer, name, &t);
+        ocs_graph_value_type(outer, name, &t);
     int rank = t.rank;
     return input ? ocs_graph_add_input(g, name, t.dtype, rank, t.dims, err)
                  : ocs_graph_add_output(g, name, t.dtype, rank, t.dims, err);

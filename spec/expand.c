@@ -9,8 +9,7 @@
 #include "model_internal.h"
 #include "ocs/build.h"
 
-/* What the graph declares about value `name`. */
-static void declared_type(const ocs_graph *g, const char *name, ocs_tensor_type *t)
+void ocs_graph_value_type(const ocs_graph *g, const char *name, ocs_tensor_type *t)
 {
     memset(t, 0, sizeof *t);
     t->dtype = OCS_UNDEFINED;
@@ -67,7 +66,7 @@ ocs_status ocs_model_expand(const ocs_model *m, ocs_model **out, ocs_err *err)
                 break;
             }
             for (size_t k = 0; k < n->n_inputs; k++)
-                declared_type(g, n->inputs[k], &in[k]);
+                ocs_graph_value_type(g, n->inputs[k], &in[k]);
             st = ocs_graph_new("body", &tmp, err);
             if (st == OCS_OK)
                 st = s->body(n, n->n_inputs, in, tmp, err);

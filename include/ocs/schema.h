@@ -139,6 +139,13 @@ ocs_status ocs_schema_check_types(const ocs_schema *s, const ocs_node *n, size_t
  */
 ocs_status ocs_model_expand(const ocs_model *m, ocs_model **out, ocs_err *err);
 
+/*
+ * What graph g says about value `name`: an initializer's type and shape,
+ * else a declared input's, value_info's or output's (dims < 0 where
+ * symbolic); dtype OCS_UNDEFINED and rank -1 when g says nothing.
+ */
+void ocs_graph_value_type(const ocs_graph *g, const char *name, ocs_tensor_type *t);
+
 /* The type of a tensor, for inference and checking. */
 void ocs_tensor_type_of(const ocs_tensor *t, ocs_tensor_type *out);
 

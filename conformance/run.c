@@ -64,7 +64,7 @@ static void usage(FILE *f)
             "options:\n"
             "  --list                   list the selected cases and backends; run nothing\n"
             "  --op OP[,OP...]          only these operators\n"
-            "  --backend B[,B...]       only these backends: reference, expanded, the built-in ones\n"
+            "  --backend(s) B[,B...]    only these backends: reference, expanded, the built-in ones\n"
             "                           (cpu, cuda, ...), and names given by --backend-lib/--backend-cmd\n"
             "  --filter REGEX           only cases whose name matches (POSIX extended regex)\n"
             "  --seed N                 the run's seed (default 0); each case's seed derives from it\n"
@@ -482,7 +482,7 @@ static int parse_args(run_opts *o, int argc, char **argv)
         } else if (!strcmp(a, "--op")) {
             NEED_VALUE();
             o->ops = v;
-        } else if (!strcmp(a, "--backend")) {
+        } else if (!strcmp(a, "--backend") || !strcmp(a, "--backends")) {
             NEED_VALUE();
             o->backends = v;
         } else if (!strcmp(a, "--filter")) {

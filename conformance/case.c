@@ -439,6 +439,22 @@ void ocs_case_expect_error(ocs_case *c, const char *message)
         case_error(c, "out of memory");
 }
 
+void ocs_case_set_model(ocs_case *c, ocs_case_model_fn fn, int arg)
+{
+    if (!c)
+        return;
+    c->model = fn;
+    c->model_arg = arg;
+}
+
+void ocs_case_expect_selection(ocs_case *c, const char *backend, const char *reason)
+{
+    if (!c)
+        return;
+    copy_str(c->expect_backend, sizeof c->expect_backend, backend, c, "backend");
+    copy_str(c->expect_reason, sizeof c->expect_reason, reason, c, "selection reason");
+}
+
 const char *ocs_case_xfail_for(const ocs_case *c, const char *backend)
 {
     if (!c->xfail)
@@ -577,7 +593,9 @@ static ocs_status fill_input(const ocs_case *c, size_t index, ocs_tensor *t, ocs
 ocs_status ocs_case_instantiate(const ocs_case *c, ocs_case_inst *ci, ocs_err *err)
 {
     memset(ci, 0, sizeof *ci);
-    ocs_status st = ocs_case_model(c, NULL, &ci->model, err);
+    ocs_status st = c->model && !c->dir ? c->model(c, ci, err) : ocs_case_model(c, NULL, &ci->model, err);
+    if (st == OCS_OK && !ci->model)
+        st = ocs_fail(err, OCS_ERR_INVALID, "case %s: its model builder made no model", c->name);
     if (st != OCS_OK)
         return st;
     const ocs_graph *g = ci->model->graph;
@@ -620,6 +638,9 @@ void ocs_case_inst_free(ocs_case_inst *ci)
     for (size_t j = 0; j < ci->n_out; j++)
         ocs_tensor_free(ci->ref[j]);
     ocs_model_free(ci->model);
+    if (ci->tmpdir && !getenv("OCS_KEEP_TMP"))
+        ocs_path_remove_tree(ci->tmpdir, NULL);
+    free(ci->tmpdir);
     memset(ci, 0, sizeof *ci);
 }
 
@@ -652,6 +673,8 @@ ocs_status ocs_case_export(const ocs_case *c, const ocs_case_inst *ci, const cha
     size_t files = 0;
     if (written)
         *written = 0;
+    if (c->model)
+        return OCS_OK;   /* built models may read files the layout cannot carry */
     if (case_pathf(base, sizeof base, "%s/%s/test_data_set_0", dir, c->name))
         return ocs_fail(err, OCS_ERR_IO, "path too long under %s", dir);
     ocs_status st = ocs_path_mkdirs(base, err);

@@ -73,6 +73,8 @@ typedef struct ocs_case_input {
 
 typedef struct ocs_case ocs_case;
 
+struct ocs_case_inst;
+
 /* Builds a GRAPH attribute (MoE hooks).  *out is owned by the caller. */
 typedef ocs_status (*ocs_case_graph_fn)(const ocs_case *c, int arg, ocs_graph **out, ocs_err *err);
 
@@ -88,6 +90,14 @@ typedef struct ocs_case_attr {
     ocs_case_graph_fn graph;
     int graph_arg;
 } ocs_case_attr;
+
+/*
+ * Builds a case's whole model instead of the one-node model (multi-node and
+ * compiled BackendContext models): sets ci->model, whose graph inputs come
+ * first in the order of the case's inputs, and may set ci->tmpdir (malloc'd),
+ * a folder of files the model reads, removed by ocs_case_inst_free.
+ */
+typedef ocs_status (*ocs_case_model_fn)(const ocs_case *c, struct ocs_case_inst *ci, ocs_err *err);
 
 struct ocs_case {
     char name[OCS_CASE_NAME_MAX];   /* unique: the test name and the exported folder */
@@ -110,6 +120,10 @@ struct ocs_case {
     char *expect_error;             /* an invalid input: the reference must reject it with a message
                                        containing this text ("" for any message); NULL otherwise */
     char *dir;                      /* a test folder instead of a generated case (owned), or NULL */
+    ocs_case_model_fn model;        /* builds the model instead of the one-node model; NULL: one node */
+    int model_arg;
+    char expect_backend[32];        /* BackendContext: the backend whose selection is checked */
+    char expect_reason[32];         /* ... must log this reason (ocs_bc_reason_name) for the region */
     char error[160];                /* what a setter rejected, reported by ocs_case_list_finish */
 };
 
@@ -168,6 +182,17 @@ void ocs_case_xfail(ocs_case *c, const char *backends, const char *reason);
  * are not exported (the ONNX layout has no way to say "must fail").
  */
 void ocs_case_expect_error(ocs_case *c, const char *message);
+/*
+ * Gives c a model builder (see ocs_case_model_fn).  Such cases are not
+ * exported: their models may read files that the layout cannot carry.
+ */
+void ocs_case_set_model(ocs_case *c, ocs_case_model_fn fn, int arg);
+/*
+ * A BackendContext case: on backend `backend`, the session's selection must
+ * give every region an attempt with reason `reason` ("accepted",
+ * "checksum mismatch", ...), and the outputs must still equal the golden.
+ */
+void ocs_case_expect_selection(ocs_case *c, const char *backend, const char *reason);
 /* Whether c is an expected failure on backend; returns the reason or NULL. */
 const char *ocs_case_xfail_for(const ocs_case *c, const char *backend);
 
@@ -181,6 +206,7 @@ typedef struct ocs_case_inst {
     size_t n_out;                                 /* graph outputs, in order */
     const char *out_names[OCS_CASE_MAX_OUTPUTS];  /* borrowed from the model */
     ocs_tensor *ref[OCS_CASE_MAX_OUTPUTS];        /* the reference outputs once computed, owned */
+    char *tmpdir;                                 /* files the model reads (removed on free), or NULL */
 } ocs_case_inst;
 
 /*
@@ -202,7 +228,8 @@ int ocs_model_has_body(const ocs_model *m);
  * Writes c in the ONNX backend-test layout: dir/<name>/model.onnx,
  * test_data_set_0/input_<i>.pb and output_<i>.pb (ci->ref), and
  * model_expanded.onnx when the operator has a function body.  written (may
- * be NULL) receives the number of files written.
+ * be NULL) receives the number of files written.  A case with a model
+ * builder (ocs_case_set_model) writes nothing.
  */
 ocs_status ocs_case_export(const ocs_case *c, const ocs_case_inst *ci, const char *dir, size_t *written,
                            ocs_err *err);

@@ -51,6 +51,7 @@
 #include <sys/prctl.h>
 #endif
 
+#include "ocs/backend_context.h"
 #include "ocs/exec.h"
 #include "ocs/schema.h"
 #include "ocs/value.h"
@@ -271,6 +272,33 @@ static void guard_release(void *ctx, void *state)
     const ocs_backend *b = ((guard_ctx *)ctx)->inner;
     if (b->ops->release)
         b->ops->release(b->ctx, state);
+}
+
+/* BackendContext blobs go straight to the wrapped backend. */
+static int guard_bc_compatible(void *ctx, const char *compat, char *why, size_t why_len)
+{
+    const ocs_backend *b = ((guard_ctx *)ctx)->inner;
+    return b->ops->bc_compatible(b->ctx, compat, why, why_len);
+}
+
+static ocs_status guard_bc_load(void *ctx, const ocs_bc_view *r, const void *payload, size_t len, void **state,
+                                ocs_err *err)
+{
+    const ocs_backend *b = ((guard_ctx *)ctx)->inner;
+    return b->ops->bc_load(b->ctx, r, payload, len, state, err);
+}
+
+static ocs_status guard_bc_run(void *ctx, void *state, ocs_kernel_args *a)
+{
+    const ocs_backend *b = ((guard_ctx *)ctx)->inner;
+    return b->ops->bc_run(b->ctx, state, a);
+}
+
+static void guard_bc_unload(void *ctx, void *state)
+{
+    const ocs_backend *b = ((guard_ctx *)ctx)->inner;
+    if (b->ops->bc_unload)
+        b->ops->bc_unload(b->ctx, state);
 }
 
 static ocs_status guard_run(void *ctx, void *state, ocs_kernel_args *a)
@@ -708,6 +736,42 @@ static void apply_xfail(const ocs_case *c, const ocs_target *t, ocs_result *r)
     }
 }
 
+/* The selection log of one session (one line per BackendContext region). */
+typedef struct sel_log {
+    char text[1024];
+} sel_log;
+
+static void sel_log_line(void *user, const char *line)
+{
+    sel_log *l = user;
+    size_t n = strlen(l->text);
+    if (n + 3 < sizeof l->text)
+        snprintf(l->text + n, sizeof l->text - n, "%s%s", n ? "; " : "", line);
+}
+
+/* Whether every region of sess has an attempt with the reason c expects; else why not, in problem. */
+static void check_selection(const ocs_case *c, const ocs_session *sess, const sel_log *l, char *problem, size_t len)
+{
+    size_t n = ocs_session_bc_count(sess);
+    if (n == 0) {
+        snprintf(problem, len, "the model has no BackendContext region; the case expects '%s'", c->expect_reason);
+        return;
+    }
+    int want_accept = !strcmp(c->expect_reason, ocs_bc_reason_name(OCS_BC_ACCEPTED));
+    for (size_t i = 0; i < n; i++) {
+        const ocs_bc_decision *d = ocs_session_bc_decision(sess, i);
+        const ocs_bc_region *rg = ocs_session_bc_region(sess, i);
+        int seen = 0;
+        for (size_t k = 0; d && k < d->n_attempts; k++)
+            seen |= !strcmp(ocs_bc_reason_name(d->attempts[k].reason), c->expect_reason);
+        if (!d || !seen || (d->accepted != 0) != want_accept) {
+            snprintf(problem, len, "region '%s': the selection logged \"%.600s\"; the case expects '%s'",
+                     rg ? rg->name : "?", l->text, c->expect_reason);
+            return;
+        }
+    }
+}
+
 static void run_item(const ocs_case *c, worker *w, const ocs_runner_options *opt, ocs_result *r)
 {
     const ocs_target *t = w->t;
@@ -743,6 +807,10 @@ static void run_item(const ocs_case *c, worker *w, const ocs_runner_options *opt
     const ocs_model *model = p.model;
     if (p.expect_error && t->kind == OCS_TARGET_EXPANDED) {
         set_result(r, OCS_SKIPPED, "", "not applicable: the function body defines valid inputs only");
+        goto done;
+    }
+    if (c->model && t->kind == OCS_TARGET_EXPANDED) {
+        set_result(r, OCS_SKIPPED, "", "not applicable: the case's model is built whole, with no expanded form");
         goto done;
     }
     if (t->kind == OCS_TARGET_EXPANDED) {
@@ -787,6 +855,11 @@ static void run_item(const ocs_case *c, worker *w, const ocs_runner_options *opt
             gc.ops.run = guard_run;
             gc.ops.release = guard_release;
             gc.ops.destroy = NULL;
+            gc.ops.bc_compile = NULL;
+            gc.ops.bc_compatible = w->be->ops->bc_compatible ? guard_bc_compatible : NULL;
+            gc.ops.bc_load = w->be->ops->bc_load ? guard_bc_load : NULL;
+            gc.ops.bc_run = w->be->ops->bc_run ? guard_bc_run : NULL;
+            gc.ops.bc_unload = w->be->ops->bc_unload ? guard_bc_unload : NULL;
             const char **names = calloc(p.n_out + 1, sizeof *names);
             if (!names) {
                 set_result(r, OCS_ERROR, "RunnerError", "out of memory");
@@ -797,10 +870,20 @@ static void run_item(const ocs_case *c, worker *w, const ocs_runner_options *opt
             gc.want_names = names;
             list[0] = &wrapper;
         }
-        ocs_session_options so = {list, list[0] ? 1 : 0, list[0] ? 1 : 0};
+        /* BackendContext cases test the selection, not the backend's operator coverage: the
+           fallback's nodes the backend lacks run on the reference */
+        ocs_session_options so = {list, list[0] ? 1 : 0, list[0] && !c->expect_reason[0] ? 1 : 0};
         ocs_session *sess = NULL;
         ocs_err_clear(&err);
-        ocs_status st = ocs_session_new_with(model, list[0] ? &so : NULL, &sess, &err);
+        sel_log sl;
+        memset(&sl, 0, sizeof sl);
+        ocs_bc_options bco = {0, 0, sel_log_line, &sl};
+        ocs_status st = ocs_session_new_bc(model, list[0] ? &so : NULL, &bco, &sess, &err);
+        int check_sel = st == OCS_OK && c->expect_reason[0] && t->kind == OCS_TARGET_BACKEND &&
+                        !strcmp(t->name, c->expect_backend);
+        char sel_problem[sizeof r->message] = "";
+        if (check_sel)
+            check_selection(c, sess, &sl, sel_problem, sizeof sel_problem);
         if (st == OCS_OK)
             st = ocs_session_run_values(sess, d->n_in, d->names, (const ocs_value *const *)d->in,
                                         model->graph->n_outputs, got, &err);
@@ -818,8 +901,10 @@ static void run_item(const ocs_case *c, worker *w, const ocs_runner_options *opt
             run_failed(r, st, err.msg);
         else if (gc.violation[0])
             set_result(r, OCS_FAIL, "OutOfBoundsWrite", "%s%s", label, gc.violation);
-        else
-            compare_set(model, d, p.n_out, got, &tol, inplace, label, r);
+        else if (sel_problem[0])
+            set_result(r, OCS_FAIL, "SelectionMismatch", "%s%s", label, sel_problem);
+        else if (!compare_set(model, d, p.n_out, got, &tol, inplace, label, r) && check_sel)
+            snprintf(r->message, sizeof r->message, "selection: %s", sl.text);
         for (size_t j = 0; j < p.n_out; j++) {
             ocs_value_free(got[j]);
             got[j] = NULL;
@@ -1102,6 +1187,12 @@ static void run_command_unit(const ocs_case *cases, size_t first, size_t end, co
         if (prepare_case(c, &p[k], &r)) {
             r.time_s = now_s() - started[k];
             apply_xfail(c, t, &r);
+            emit(s, first + k, &r);
+            continue;
+        }
+        if (c->model) {
+            set_result(&r, OCS_SKIPPED, "", "cases with a built model are not part of the exported layout");
+            r.time_s = now_s() - started[k];
             emit(s, first + k, &r);
             continue;
         }

@@ -15,6 +15,12 @@
  * come from --inputs DIR (input_<i>.pb per graph input), or from
  * test_data_set_0 beside MODEL; without them the plans are untuned.
  *
+ * --cuda-arch sm_XX makes the cuda blobs with NVRTC for that SM
+ * architecture, whether or not a device answers here (NVRTC needs none):
+ * "cuda" in --backends then names a compile-only backend for that target.
+ * Without it, cuda blobs are compiled for the device present, and a
+ * machine without one makes none.
+ *
  *   ocs inspect MODEL [--backends LIST] [--strict] [--time] [--runs N] [--inputs DIR]
  *
  * prints the model's regions, their blobs, and what this machine picks for
@@ -34,6 +40,9 @@
 #include "ocs/blob.h"
 #include "ocs/build.h"
 #include "../backends/cpu/tuning.h"
+#ifdef OCS_HAVE_CUDA
+#include "../backends/cuda/compile.h"
+#endif
 
 double ocs_cli_now_ms(void)
 {
@@ -105,6 +114,59 @@ ocs_status ocs_cli_bc_open(const char *list, ocs_backend ***out, size_t *n_out, 
     *out = v;
     *n_out = n;
     return OCS_OK;
+}
+
+/* --backends with --cuda-arch: "cuda" is the compile-only backend for that target. */
+static ocs_status open_for_arch(const char *list, const char *arch, ocs_backend ***out, size_t *n_out, FILE *log,
+                                ocs_err *err)
+{
+    *out = NULL;
+    *n_out = 0;
+#ifndef OCS_HAVE_CUDA
+    (void)list;
+    (void)log;
+    return ocs_fail(err, OCS_ERR_UNSUPPORTED, "--cuda-arch %s: this build has no CUDA backend (nvcc was not found)",
+                    arch);
+#else
+    char *names = dup_str(list ? list : "cuda");
+    if (!names)
+        return ocs_fail(err, OCS_ERR_NOMEM, "out of memory");
+    size_t cap = 1;
+    for (const char *c = names; *c; c++)
+        cap += *c == ',';
+    ocs_backend **v = calloc(cap, sizeof *v);
+    if (!v) {
+        free(names);
+        return ocs_fail(err, OCS_ERR_NOMEM, "out of memory");
+    }
+    size_t n = 0;
+    int have_cuda = 0;
+    char *save = NULL;
+    for (char *name = strtok_r(names, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+        ocs_backend *b = NULL;
+        ocs_err e;
+        ocs_err_clear(&e);
+        if (!strcmp(name, "cuda")) {
+            have_cuda = 1;
+            if (ocs_cuda_compiler_open(arch, &b, err) != OCS_OK) {
+                ocs_cli_bc_close(v, n);
+                free(names);
+                return OCS_ERR_INVALID;
+            }
+        } else if (ocs_backend_open(name, &b, &e) != OCS_OK) {
+            if (log)
+                fprintf(log, "backend %s: not present here (%s)\n", name, e.msg);
+            continue;
+        }
+        v[n++] = b;
+    }
+    free(names);
+    if (!have_cuda && log)
+        fprintf(log, "compile: --cuda-arch %s given but cuda is not in --backends\n", arch);
+    *out = v;
+    *n_out = n;
+    return OCS_OK;
+#endif
 }
 
 /* ---- inputs ------------------------------------------------------------------------------- */
@@ -537,7 +599,7 @@ ocs_status ocs_cli_bc_compile(const ocs_model *m, ocs_backend *const *bes, size_
 static void compile_usage(FILE *f)
 {
     fprintf(f, "usage: ocs compile MODEL --backends cpu[,cuda] --encoding function|scopes [--external] [--local-function]\n"
-               "                   [--inputs DIR] [--region NAME=node,node,...]... -o OUT\n");
+               "                   [--inputs DIR] [--region NAME=node,node,...]... [--cuda-arch sm_XX] -o OUT\n");
 }
 
 /* The sample inputs: --inputs DIR, else test_data_set_0 beside the model when present. */
@@ -566,6 +628,7 @@ static int load_samples(const ocs_model *m, const char *model_path, const char *
 int ocs_cmd_compile(int argc, char **argv)
 {
     const char *model_path = NULL, *out_path = NULL, *backends = "cpu", *enc_name = NULL, *inputs_dir = NULL;
+    const char *cuda_arch = NULL;
     int external = 0, local_fn = 0;
     const char **specs = calloc((size_t)argc + 1, sizeof *specs);
     size_t n_specs = 0;
@@ -582,9 +645,11 @@ int ocs_cmd_compile(int argc, char **argv)
         } else if (!strcmp(a, "--local-function")) {
             local_fn = 1;
         } else if ((!strcmp(a, "-o") || !strcmp(a, "--backends") || !strcmp(a, "--encoding") ||
-                    !strcmp(a, "--inputs") || !strcmp(a, "--region")) && i + 1 < argc) {
+                    !strcmp(a, "--inputs") || !strcmp(a, "--region") || !strcmp(a, "--cuda-arch")) && i + 1 < argc) {
             const char *v = argv[++i];
-            if (!strcmp(a, "-o"))
+            if (!strcmp(a, "--cuda-arch"))
+                cuda_arch = v;
+            else if (!strcmp(a, "-o"))
                 out_path = v;
             else if (!strcmp(a, "--backends"))
                 backends = v;
@@ -623,7 +688,8 @@ int ocs_cmd_compile(int argc, char **argv)
         fprintf(stderr, "ocs compile: %s\n", err.msg);
         goto done;
     }
-    if (ocs_cli_bc_open(backends, &bes, &nb, stderr, &err) != OCS_OK) {
+    if ((cuda_arch ? open_for_arch(backends, cuda_arch, &bes, &nb, stderr, &err)
+                   : ocs_cli_bc_open(backends, &bes, &nb, stderr, &err)) != OCS_OK) {
         fprintf(stderr, "ocs compile: %s\n", err.msg);
         goto done;
     }

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compile.h"
 #include "kernels.h"
 
 /* ---- errors ------------------------------------------------------------------------------- */
@@ -213,6 +214,11 @@ static const ocs_backend_ops cuda_backend_ops = {
     .run = cuda_run,
     .release = cuda_release,
     .destroy = cuda_destroy,
+    .bc_compile = ocs_cuda_bc_compile,
+    .bc_compatible = ocs_cuda_bc_compatible,
+    .bc_load = ocs_cuda_bc_load,
+    .bc_run = ocs_cuda_bc_run,
+    .bc_unload = ocs_cuda_bc_unload,
 };
 
 /* ---- sanitizer builds --------------------------------------------------------------------------- */

@@ -408,6 +408,11 @@ static const pa_case cases[] = {
     {"write_read_by_other_overlay", F, 2, {3, 1}, {5, 20}, 16, 4, 2, 64, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 43},
     {"big_gqa_decode", F, 2, {1, 2}, {200, 130}, 16, 32, 8, 128, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 44},
     {"large_heads_per_group", F, 1, {3}, {100}, 16, 64, 1, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 45},
+    /* split-KV (few decode sequences for the threads) with a window, and in float16 with odd blocks */
+    {"decode_split_window", F, 2, {1, 1}, {1000, 1000}, 16, 8, 2, 64, 300, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 46},
+    {"decode_split_f16_bs5", H16, 1, {2}, {600}, 5, 8, 4, 40, 0, 0, 0.5f, 0, 0, 0, 0, 0, 0, 3, 0, 47},
+    /* many query and key tiles, rotary keys read through the overlay */
+    {"prefill_300_rotary_overlay", F, 1, {300}, {20}, 16, 8, 2, 64, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 48},
 };
 #define N_CASES (sizeof cases / sizeof cases[0])
 

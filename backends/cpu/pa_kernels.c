@@ -5,9 +5,11 @@
  *
  * The AVX2 GEMM is a 6x16 register-blocked micro-kernel (12 accumulators)
  * whose B rows are addressed through a pointer per row: the same kernel
- * multiplies Q by a packed K^T tile and P by value rows read in place from
- * the cache.  Row and column tails are the same kernel with fewer rows and
- * with 8-wide or masked columns.
+ * multiplies Q by a packed K^T tile and P by value rows.  Row and column
+ * tails are the same kernel with fewer rows and with 8-wide or masked
+ * columns.  The decode kernels walk the cache slots in address order (every
+ * KV head of a slot before the next slot) with the dot-product tile (up to 4
+ * query rows by 2 keys) and the GEMM tile.
  */
 #include "pa_kernels.h"
 

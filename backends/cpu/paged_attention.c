@@ -54,23 +54,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifndef PA_TK
-#define PA_TK 64          /* key positions per tile */
-#endif
-/* row stride of score and packed-key tiles: PA_TK padded to an odd number of cache lines, so that
- * rows do not share L1 sets */
-#define PA_LD (((PA_TK + 15) / 16 % 2 == 0) ? (PA_TK + 15) / 16 * 16 + 16 : (PA_TK + 15) / 16 * 16)
+#define PA_TK 64          /* prefill: key positions per tile */
+#define PA_LD 80          /* row stride of the score and packed-key tiles: PA_TK padded to an odd
+                             number of cache lines, so that rows do not share L1 sets */
+#define PA_PF_ROWS 96     /* prefill: query rows (heads x tokens) per task */
 #define PA_DEC_NQ 4       /* sequences with at most this many new tokens take the decode path */
+#define PA_DG 16          /* decode: key positions per tile */
+#define PA_AHEAD 4        /* decode: prefetch distance in tiles */
 #define PA_DOT_ROWS 8     /* at most this many rows per KV head: dot products instead of the GEMM */
-#ifndef PA_PF_ROWS
-#define PA_PF_ROWS 96     /* query rows (heads x tokens) per prefill task */
-#endif
 #define PA_MIN_CHUNK 256  /* fewest positions per split-KV task */
 #define PA_COPY_CHUNK ((size_t)1 << 20)
-#define PA_DG 16          /* decode: key positions per tile */
-#ifndef PA_AHEAD
-#define PA_AHEAD 3        /* decode: prefetch distance in tiles */
-#endif
 
 /* ---- state -------------------------------------------------------------------------- */
 
@@ -514,7 +507,7 @@ typedef struct pa_job {
 typedef struct pa_ws {
     float *Q, *O, *m, *l, *alpha, *ones, *S, *Kp, *Kc, *Vc, *zero, *orow;
     const float **kp, **vp, **kprow;
-    const char **kraw, **vraw;   /* raw rows (KV head 0) of the tile */
+    const char **kraw, **vraw, **kraw2, **vraw2;   /* raw rows (KV head 0) of this tile and the next */
     void *qrow;   /* one rotated row in T */
 } pa_ws;
 
@@ -553,6 +546,8 @@ static size_t ws_layout(const pa_job *J, char *base, pa_ws *w)
     PA_CARVE(kprow, const float **, D);
     PA_CARVE(kraw, const char **, PA_TK);
     PA_CARVE(vraw, const char **, PA_TK);
+    PA_CARVE(kraw2, const char **, PA_TK);
+    PA_CARVE(vraw2, const char **, PA_TK);
 #undef PA_CARVE
     if (base)
         w->qrow = base + off;
@@ -663,14 +658,16 @@ static void resolve(const pa_job *J, int64_t b, int64_t j0, size_t n, const char
 }
 
 /*
- * Asks for the bytes [off, off + len) of n key rows and n value rows: one
- * load per row end (a software prefetch that misses the TLB may be dropped,
- * a load is not; the rows ahead are new pages), then a prefetch per line.
+ * Asks for the bytes [off, off + len) of n key rows and n value rows: with
+ * touch, one load per row end first (a software prefetch that misses the TLB
+ * may be dropped, a load is not: decode reads each page once, so the rows
+ * ahead are pages the TLB has not seen), then a prefetch per line.
  */
-static void prefetch_rows(const char *const *kraw, const char *const *vraw, size_t n, size_t off, size_t len)
+static void prefetch_rows(const char *const *kraw, const char *const *vraw, size_t n, size_t off, size_t len,
+                          int touch)
 {
-    volatile char sink;
-    for (size_t i = 0; i < n; i++) {
+    volatile char sink = 0;
+    for (size_t i = 0; i < n && touch; i++) {
         sink = *(const volatile char *)(kraw[i] + off);
         sink = *(const volatile char *)(vraw[i] + off);
         sink = *(const volatile char *)(kraw[i] + off + len - 1);
@@ -698,7 +695,7 @@ static void prefetch_positions(const pa_job *J, int64_t b, int64_t lo, int64_t h
     while (lo < hi) {
         const size_t n = (size_t)(hi - lo < PA_DG ? hi - lo : PA_DG);
         resolve(J, b, lo, n, k, v);
-        prefetch_rows(k, v, n, 0, slot);
+        prefetch_rows(k, v, n, 0, slot, 1);
         lo += (int64_t)n;
     }
 }
@@ -917,10 +914,22 @@ static void prefill_task(const pa_job *J, pa_ws *w, const pa_task *tk)
         for (int64_t hl = 0; hl < G; hl++)
             load_query(J, w, t0 + i, g * G + hl, past + i, w->Q + ((size_t)((i - tk->q0) * G + hl)) * D);
     init_rows(w, R, D);
+    /* the next tile's rows of head g are prefetched while this one is computed */
+    const size_t hb = D * c->es;
+    const char **kc = w->kraw, **vc = w->vraw, **kn = w->kraw2, **vn = w->vraw2, **t;
+    size_t n = (size_t)(tk->k1 - tk->k0 < PA_TK ? tk->k1 - tk->k0 : PA_TK);
+    resolve(J, b, tk->k0, n, kc, vc);
     for (int64_t j0 = tk->k0; j0 < tk->k1; j0 += PA_TK) {
-        const size_t n = (size_t)(tk->k1 - j0 < PA_TK ? tk->k1 - j0 : PA_TK);
-        resolve(J, b, j0, n, w->kraw, w->vraw);
-        prefill_tile(J, w, R, w->Q, w->O, w->m, w->l, past + tk->q0, j0, n, g, w->kraw, w->vraw);
+        const int64_t j1 = j0 + PA_TK;
+        const size_t nn = j1 < tk->k1 ? (size_t)(tk->k1 - j1 < PA_TK ? tk->k1 - j1 : PA_TK) : 0;
+        if (nn > 0) {
+            resolve(J, b, j1, nn, kn, vn);
+            prefetch_rows(kn, vn, nn, (size_t)g * hb, hb, 0);
+        }
+        prefill_tile(J, w, R, w->Q, w->O, w->m, w->l, past + tk->q0, j0, n, g, kc, vc);
+        t = kc, kc = kn, kn = t;
+        t = vc, vc = vn, vn = t;
+        n = nn;
     }
     for (int64_t i = tk->q0; i < tk->q1; i++)
         for (int64_t hl = 0; hl < G; hl++) {

@@ -491,6 +491,15 @@ static void test_shapes_and_counts(void **state)
         c.bias = 1;
         check_case(&c);
     }
+    /* rows 4 KiB long (the backend pads its copies of such rows) */
+    c = base_case("4 KiB rows");
+    c.H = 1024;
+    c.I = 1024;
+    c.T = 20;
+    c.E = 2;
+    c.k = 1;
+    c.layout = OCS_MOE_GATE_UP_INTERLEAVED;
+    check_case(&c);
     /* sizes that are not multiples of the vector width, one streaming task of rows and more */
     c = base_case("odd sizes");
     c.H = 67;

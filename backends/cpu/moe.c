@@ -7,19 +7,25 @@
  * whose generic path runs it.  The result is the reference's (DESIGN.md 4),
  * computed as:
  *
- *   1. routing on the CPU, each router step as the reference's operators
- *      compute it (double where they use double, rounded to float where
- *      they round), so the chosen experts are the same;
+ *   1. routing, each router step as the reference's operators compute it
+ *      (double where they use double, rounded to float where they round),
+ *      so that the chosen experts are the same;
  *   2. the (token, slot) pairs grouped by expert with a counting sort,
  *      tokens ascending within an expert, and the rows gathered (scaled by
- *      the routing weight with weight_position = "input");
- *   3. per expert with tokens: the gate/up projection, the activation fused
- *      between the two projections, and the down projection, in float32.
- *      An expert with few tokens streams its weights: each weight row is
- *      read once and multiplied with all of the expert's tokens at once,
- *      the pool's threads splitting the rows (the work is bound by memory
- *      bandwidth).  An expert with many tokens uses OpenBLAS sgemm (bound
- *      by arithmetic);
+ *      the routing weight when weight_position = "input");
+ *   3. per expert with tokens, in float32: the gate/up projection, the
+ *      activation fused behind it, and the down projection.  The pool's
+ *      threads split each projection's rows into tasks of STREAM_ROWS rows;
+ *      all experts' tasks of a projection run in one pass.  A task reads its
+ *      weight rows once for all of the expert's tokens:
+ *        - few tokens (at most STREAM_MAX_TOKENS): dot products of each
+ *          weight row with every token (moe_kernels.c, register tiles of 8
+ *          rows by 3 tokens), so the pass runs at memory bandwidth;
+ *        - many tokens, with AVX-512: blocks of 32 tokens stored transposed,
+ *          each weight element broadcast against 32 tokens (tiles of 8 rows
+ *          by 32 tokens), so the pass runs at arithmetic speed;
+ *        - many tokens without AVX-512: OpenBLAS sgemm, one expert at a time
+ *          (W X^T, tokens as columns), faster there than AVX2 tiles;
  *   4. output[t] = sum over j ascending of w[t, j] * y(t, j), accumulated in
  *      float32 and rounded once to the output type.
  *
@@ -27,14 +33,14 @@
  * type where the canonical graph's operators round (after each projection
  * and each activation step), so results stay close to the reference's.
  *
- * Threads: the pool (OCS_NUM_THREADS, default every core) runs the
- * streaming projections, the activations and the weighted combination.
- * sgemm runs on the calling thread with OpenBLAS's own threads while the
- * pool's threads sleep, so the two never compute at the same time; on the
- * 2-core machine at most two threads are busy.  OpenBLAS's thread count is
- * left to its user (OPENBLAS_NUM_THREADS, or openblas_set_num_threads),
- * never changed here.  Scratch buffers live in the node's state and are
- * reused across runs of a session.
+ * Threads: the pool (OCS_NUM_THREADS, default every core) runs everything
+ * but sgemm.  sgemm runs on the calling thread with OpenBLAS's own threads
+ * while the pool's threads sleep, so the two never compute at the same
+ * time; on the 2-core machine at most two threads are busy.  OpenBLAS's
+ * thread count is left to its user (OPENBLAS_NUM_THREADS, or
+ * openblas_set_num_threads), never changed here.  OCS_CPU_ISA=c or avx2
+ * caps the kernels' instruction set (tests use it to cover every path).
+ * Scratch buffers live in the node's state and are reused across runs.
  */
 #include "cpu.h"
 
@@ -47,21 +53,12 @@
 #include "moe_kernels.h"
 #include "ocs/hook_match.h"
 
-#include <stdio.h>
-#include <time.h>
-static double trace_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-#define TRACE_T(v) v = trace_now()
-/* An expert with at most this many tokens streams its weights; more use sgemm. */
+/* An expert with at most this many tokens takes the dot-product kernels; more take 32-token blocks or sgemm. */
 #define STREAM_MAX_TOKENS 16
 /* Rows of a projection one streaming task computes. */
 #define STREAM_ROWS 32
-/* Tokens one streaming kernel call takes. */
-#define BLOCK_TOKENS 32
+/* Tokens one dot-product kernel call takes. */
+#define BLOCK_TOKENS STREAM_MAX_TOKENS
 /* Weight rows converted to float per sgemm call for float16 / bfloat16 weights. */
 #define CONVERT_ROWS 256
 /* Tokens one combination task sums. */
@@ -426,6 +423,12 @@ typedef struct moe_run {
     float *Xs;                  /* [rows, H] gathered inputs, rows ldxs apart */
     float *Hs;                  /* [rows, I] activations, rows ldhs apart */
     size_t ldxs, ldhs;
+    /* experts with many tokens (AVX-512): blocks of 32 tokens, transposed (columns are tokens) */
+    size_t *blk;                /* [E] first block of each such expert */
+    uint32_t *eb;               /* [blocks] the expert of each block */
+    float *Xb;                  /* [blocks, H, 32] inputs, tokens past the expert's count zero */
+    float *Hb;                  /* [blocks, I, 32] activations */
+    ocs_moe_gemm32_fn gemm32;   /* NULL without AVX-512 */
     /* experts that use sgemm, one at a time, transposed (columns are tokens) */
     size_t e, n;                /* the expert and its token count */
     float *Xt;                  /* [H, n] inputs */
@@ -434,7 +437,6 @@ typedef struct moe_run {
     float *Yt;                  /* [H, n] outputs */
     float *conv;                /* [CONVERT_ROWS, max(H, I)] weights converted to float */
     ocs_moe_dot_fn dot;         /* the streaming kernel for the weight type */
-    double t_blas, t_act;
     /* activation constants */
     float c_sqrt2, c_half, c_one, c_tanh0, c_tanh1, alpha, beta, limit;
 } moe_run;
@@ -633,6 +635,9 @@ static void finish_rows(const moe_run *m, size_t e, float *Y, size_t n, size_t o
         }
 }
 
+static int streams(const moe_run *m, size_t n);
+static int blocked(const moe_run *m, size_t n);
+
 /* ---- streaming path: experts with few tokens ------------------------------------------------------- */
 
 typedef struct stream_task {
@@ -645,6 +650,50 @@ typedef struct stream_job {
     const stream_task *tasks;
 } stream_job;
 
+/* Blocks of 32 tokens: activations [i0, i0 + ni) of expert e, every block. */
+static void blocked_up(const moe_run *m, size_t e, size_t i0, size_t ni)
+{
+    float C[2 * STREAM_ROWS * 32];
+    size_t n = m->start[e + 1] - m->start[e], H = m->H, esz = ocs_dtype_size(m->t);
+    const char *W1 = slice_ptr(m->W1, e), *Wu = NULL;
+    int inter = m->gated && m->layout == OCS_MOE_GATE_UP_INTERLEAVED;
+    if (m->gated && !inter)
+        Wu = m->layout == OCS_MOE_GATE_UP_SEPARATE ? slice_ptr(m->W3, e) : W1 + m->inter * H * esz;
+    for (size_t b = 0; b * 32 < n; b++) {
+        const float *Xt = m->Xb + (m->blk[e] + b) * H * 32;
+        /* C rows: interleaved gate, up, gate, up ...; otherwise ni gate rows, then ni up rows */
+        if (inter) {
+            m->gemm32(W1 + 2 * i0 * H * esz, H, 2 * ni, Xt, H, C, 32);
+        } else {
+            m->gemm32(W1 + i0 * H * esz, H, ni, Xt, H, C, 32);
+            if (Wu)
+                m->gemm32(Wu + i0 * H * esz, H, ni, Xt, H, C + ni * 32, 32);
+        }
+        float *Hb = m->Hb + (m->blk[e] + b) * m->inter * 32;
+        for (size_t i = 0; i < ni; i++) {
+            const float *g = C + (inter ? 2 * i : i) * 32, *u = m->gated ? C + (inter ? 2 * i + 1 : ni + i) * 32 : NULL;
+            activate(m, g, 1, gate_bias(m, e, i0 + i, 0), u, 1, up_bias(m, e, i0 + i, 0), 32, Hb + (i0 + i) * 32);
+        }
+    }
+}
+
+/* Blocks of 32 tokens: outputs [o0, o0 + no) of expert e, every block. */
+static void blocked_down(const moe_run *m, size_t e, size_t o0, size_t no)
+{
+    float C[STREAM_ROWS * 32];
+    size_t n = m->start[e + 1] - m->start[e];
+    const char *W2 = slice_ptr(m->W2, e) + o0 * m->inter * ocs_dtype_size(m->t);
+    for (size_t b = 0; b * 32 < n; b++) {
+        size_t nt = n - b * 32 < 32 ? n - b * 32 : 32;
+        m->gemm32(W2, m->inter, no, m->Hb + (m->blk[e] + b) * m->inter * 32, m->inter, C, 32);
+        float *Y = m->Y + (m->start[e] + b * 32) * m->H;
+        for (size_t r = 0; r < no; r++)
+            for (size_t t = 0; t < nt; t++)
+                Y[t * m->H + o0 + r] = C[r * 32 + t];
+        finish_rows(m, e, Y, nt, o0, no);
+    }
+}
+
 /* Phase 1: activations [r0, r1) of one expert's tokens from the rows of its first projection. */
 static void stream_up(void *arg, size_t task, size_t thread)
 {
@@ -653,6 +702,10 @@ static void stream_up(void *arg, size_t task, size_t thread)
     const moe_run *m = j->m;
     const stream_task *tk = &j->tasks[task];
     size_t e = tk->e, i0 = tk->r0, ni = tk->r1 - tk->r0, n = m->start[e + 1] - m->start[e];
+    if (blocked(m, n)) {
+        blocked_up(m, e, i0, ni);
+        return;
+    }
     float buf[BLOCK_TOKENS * 2 * STREAM_ROWS];
     size_t ldb = 2 * STREAM_ROWS, esz = ocs_dtype_size(m->t), H = m->H;
     const char *W1 = slice_ptr(m->W1, e), *Wu = NULL;
@@ -688,6 +741,10 @@ static void stream_down(void *arg, size_t task, size_t thread)
     const moe_run *m = j->m;
     const stream_task *tk = &j->tasks[task];
     size_t e = tk->e, o0 = tk->r0, no = tk->r1 - tk->r0, n = m->start[e + 1] - m->start[e];
+    if (blocked(m, n)) {
+        blocked_down(m, e, o0, no);
+        return;
+    }
     const char *W2 = slice_ptr(m->W2, e) + o0 * m->inter * ocs_dtype_size(m->t);
     for (size_t t0 = 0; t0 < n; t0 += BLOCK_TOKENS) {
         size_t nt = n - t0 < BLOCK_TOKENS ? n - t0 : BLOCK_TOKENS;
@@ -709,7 +766,6 @@ static void gemm_w(moe_run *m, const void *W, size_t rows, size_t K, const float
         memset(C, 0, rows * n * sizeof *C);
         return;
     }
-    double t0 = trace_now();
     if (m->t == OCS_FLOAT) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)n, (int)K, 1.0f, (const float *)W,
                     (int)K, B, (int)n, 0.0f, C, (int)n);
@@ -722,12 +778,13 @@ static void gemm_w(moe_run *m, const void *W, size_t rows, size_t K, const float
                         B, (int)n, 0.0f, C + r0 * n, (int)n);
         }
     }
-    m->t_blas += trace_now() - t0;
 }
 
 #define GATHER_COLS 32
 #define ACT_ROWS 32
 #define UNT_TOKENS 16
+
+static float expert_input(const moe_run *m, size_t q, size_t h);
 
 /* Xt[h, r] for h in one block of GATHER_COLS, every token r of the expert. */
 static void gather_t(void *arg, size_t task, size_t thread)
@@ -735,28 +792,15 @@ static void gather_t(void *arg, size_t task, size_t thread)
     (void)thread;
     const moe_run *m = arg;
     size_t h0 = task * GATHER_COLS, h1 = h0 + GATHER_COLS < m->H ? h0 + GATHER_COLS : m->H, n = m->n;
-    const size_t *tok = m->tok + m->start[m->e];
     for (size_t r = 0; r < n; r++) {
-        size_t t = tok[r], q = m->start[m->e] + r;
+        size_t q = m->start[m->e] + r;
         if (m->t == OCS_FLOAT && !m->s->weight_on_input) {
-            const float *x = (const float *)m->x->data + t * m->H;
+            const float *x = (const float *)m->x->data + m->tok[q] * m->H;
             for (size_t h = h0; h < h1; h++)
                 m->Xt[h * n + r] = x[h];
-            continue;
-        }
-        /* the pair's weight: the token's slot j with pos[t, j] = q */
-        double wt = 1.0;
-        if (m->s->weight_on_input)
-            for (size_t j = 0; j < m->k; j++)
-                if (m->pos[t * m->k + j] == q)
-                    wt = m->w[t * m->k + j];
-        for (size_t h = h0; h < h1; h++) {
-            float v = load_elem(m->x->data, m->t, t * m->H + h);
-            if (m->s->weight_on_input)
-                v = m->t == OCS_FLOAT16    ? ocs_half_to_float(ocs_double_to_half(wt * v))
-                    : m->t == OCS_BFLOAT16 ? ocs_bfloat16_to_float(ocs_double_to_bfloat16(wt * v))
-                                           : (float)(wt * v);
-            m->Xt[h * n + r] = v;
+        } else {
+            for (size_t h = h0; h < h1; h++)
+                m->Xt[h * n + r] = expert_input(m, q, h);
         }
     }
 }
@@ -798,9 +842,7 @@ static void gemm_expert(moe_run *m, size_t e)
     } else {
         gemm_w(m, W1, m->r1, m->H, m->Xt, m->Zt);
     }
-    double t0 = trace_now();
     ocs_pool_run(pool, (m->inter + ACT_ROWS - 1) / ACT_ROWS, act_t, m);
-    m->t_act += trace_now() - t0;
     gemm_w(m, slice_ptr(m->W2, e), m->H, m->inter, m->Ht, m->Yt);
     ocs_pool_run(pool, (m->n + UNT_TOKENS - 1) / UNT_TOKENS, untranspose, m);
 }
@@ -1040,14 +1082,14 @@ static ocs_status route_all(ocs_kernel_args *a, const moe_state *s, moe_run *m, 
 static ocs_status routing_scratch(ocs_kernel_args *a, moe_state *s, moe_run *m, route_scratch *r, size_t **cnt,
                                   stream_task **tasks)
 {
-    size_t total = 0, o_w, o_idx, o_start, o_cnt, o_pos, o_tok, o_rz, o_rt, o_rgi, o_task, o_srow;
+    size_t total = 0, o_w, o_idx, o_start, o_cnt, o_pos, o_tok, o_rz, o_rt, o_rgi, o_task, o_srow, o_blk;
     size_t n_tasks = m->E * ((m->inter > m->H ? m->inter : m->H) / STREAM_ROWS + 1);
     if (!reserve(&total, m->P, sizeof(float), &o_w) || !reserve(&total, m->P, sizeof(int64_t), &o_idx) ||
         !reserve(&total, m->E + 1, sizeof(size_t), &o_start) || !reserve(&total, m->E + 1, sizeof(size_t), &o_cnt) ||
         !reserve(&total, m->P, sizeof(size_t), &o_pos) || !reserve(&total, m->P, sizeof(size_t), &o_tok) ||
         !reserve(&total, 4 * m->E, sizeof(float), &o_rz) || !reserve(&total, m->E, 1, &o_rt) ||
         !reserve(&total, m->E, sizeof(int64_t), &o_rgi) || !reserve(&total, n_tasks, sizeof(stream_task), &o_task) ||
-        !reserve(&total, m->E, sizeof(size_t), &o_srow))
+        !reserve(&total, m->E, sizeof(size_t), &o_srow) || !reserve(&total, m->E, sizeof(size_t), &o_blk))
         return ocs_fail(a->err, OCS_ERR_NOMEM, "MoE routing scratch for T = %zu, k = %zu, E = %zu is too large",
                         m->T, m->k, m->E);
     ocs_status st = grow(&s->scratch, &s->scratch_size, total, a->err);
@@ -1065,13 +1107,15 @@ static ocs_status routing_scratch(ocs_kernel_args *a, moe_state *s, moe_run *m, 
                          (int64_t *)(base + o_rgi)};
     *tasks = (stream_task *)(base + o_task);
     m->srow = (size_t *)(base + o_srow);
+    m->blk = (size_t *)(base + o_blk);
     return OCS_OK;
 }
 
 /* The expert buffers, sized by the token counts: s_rows streaming rows, g_max tokens of the largest sgemm expert. */
-static ocs_status work_scratch(ocs_kernel_args *a, moe_state *s, moe_run *m, size_t s_rows, size_t g_max)
+static ocs_status work_scratch(ocs_kernel_args *a, moe_state *s, moe_run *m, size_t s_rows, size_t g_max,
+                               size_t blocks)
 {
-    size_t total = 0, o_Y, o_Xs, o_Hs, o_Xt, o_Zt, o_Ht, o_Yt, o_conv;
+    size_t total = 0, o_Y, o_Xs, o_Hs, o_Xt, o_Zt, o_Ht, o_Yt, o_conv, o_Xb, o_Hb, o_eb;
     size_t zrows = m->gated ? 2 * m->inter : m->inter, conv_cols = m->H > m->inter ? m->H : m->inter;
     /* rows a multiple of 4 KiB apart would share cache sets; one line more apart they do not */
     m->ldxs = m->H % 1024 ? m->H : m->H + 16;
@@ -1084,7 +1128,11 @@ static ocs_status work_scratch(ocs_kernel_args *a, moe_state *s, moe_run *m, siz
              reserve(&total, g_max, zrows * sizeof(float), &o_Zt) &&
              reserve(&total, g_max, m->inter * sizeof(float), &o_Ht) &&
              reserve(&total, g_max, m->H * sizeof(float), &o_Yt) &&
-             reserve(&total, m->t == OCS_FLOAT || !g_max ? 0 : CONVERT_ROWS, conv_cols * sizeof(float), &o_conv);
+             reserve(&total, m->t == OCS_FLOAT || !g_max ? 0 : CONVERT_ROWS, conv_cols * sizeof(float), &o_conv) &&
+             m->H <= SIZE_MAX / sizeof(float) / 32 && m->inter <= SIZE_MAX / sizeof(float) / 32 &&
+             reserve(&total, blocks, m->H * 32 * sizeof(float), &o_Xb) &&
+             reserve(&total, blocks, m->inter * 32 * sizeof(float), &o_Hb) &&
+             reserve(&total, blocks, sizeof(uint32_t), &o_eb);
     if (!ok)
         return ocs_fail(a->err, OCS_ERR_NOMEM, "MoE scratch for T = %zu, k = %zu, H = %zu, I = %zu is too large",
                         m->T, m->k, m->H, m->inter);
@@ -1100,13 +1148,84 @@ static ocs_status work_scratch(ocs_kernel_args *a, moe_state *s, moe_run *m, siz
     m->Ht = (float *)(base + o_Ht);
     m->Yt = (float *)(base + o_Yt);
     m->conv = (float *)(base + o_conv);
+    m->Xb = (float *)(base + o_Xb);
+    m->Hb = (float *)(base + o_Hb);
+    m->eb = (uint32_t *)(base + o_eb);
     return OCS_OK;
 }
 
-/* Whether an expert with n tokens streams; with AVX-512 the streaming kernel outruns sgemm at any count. */
+/* How an expert with n tokens runs: streaming (few tokens), 32-token blocks (many, AVX-512), or sgemm. */
 static int streams(const moe_run *m, size_t n)
 {
-    return n > 0 && (n <= STREAM_MAX_TOKENS || m->s->isa >= OCS_MOE_ISA_AVX512);
+    (void)m;
+    return n > 0 && n <= STREAM_MAX_TOKENS;
+}
+
+static int blocked(const moe_run *m, size_t n)
+{
+    return n > STREAM_MAX_TOKENS && m->gemm32;
+}
+
+/* The tasks of one projection with `rows` outputs: STREAM_ROWS rows of one expert each.  Returns the count. */
+static size_t stream_tasks(const moe_run *m, stream_task *tasks, size_t rows)
+{
+    size_t n = 0;
+    for (size_t e = 0; e < m->E; e++) {
+        size_t ne = m->start[e + 1] - m->start[e];
+        if (streams(m, ne) || blocked(m, ne))
+            for (size_t r0 = 0; r0 < rows; r0 += STREAM_ROWS)
+                tasks[n++] = (stream_task){(uint32_t)e, (uint32_t)r0,
+                                           (uint32_t)(rows - r0 < STREAM_ROWS ? rows : r0 + STREAM_ROWS)};
+    }
+    return n;
+}
+
+/* The weight of grouped pair q (the slot j of its token with pos[t, j] = q). */
+static double pair_weight(const moe_run *m, size_t q)
+{
+    size_t t = m->tok[q];
+    for (size_t j = 0; j < m->k; j++)
+        if (m->pos[t * m->k + j] == q)
+            return m->w[t * m->k + j];
+    return 1.0;
+}
+
+/* w v rounded once to the storage type: an input row scaled by its routing weight. */
+static float scaled(const moe_run *m, double w, float v)
+{
+    double s = w * (double)v;
+    return m->t == OCS_FLOAT16    ? ocs_half_to_float(ocs_double_to_half(s))
+           : m->t == OCS_BFLOAT16 ? ocs_bfloat16_to_float(ocs_double_to_bfloat16(s))
+                                  : (float)s;
+}
+
+/* Input element h of grouped pair q as the expert receives it (scaled when the weight applies to the input). */
+static float expert_input(const moe_run *m, size_t q, size_t h)
+{
+    float v = load_elem(m->x->data, m->t, m->tok[q] * m->H + h);
+    return m->s->weight_on_input ? scaled(m, pair_weight(m, q), v) : v;
+}
+
+typedef struct block_job {
+    const moe_run *m;
+    const uint32_t *eb;         /* [blocks] expert of each block */
+} block_job;
+
+/* Xb of one block: column j is the block's token j, zero past the expert's count. */
+static void gather_block(void *arg, size_t task, size_t thread)
+{
+    (void)thread;
+    const block_job *j = arg;
+    const moe_run *m = j->m;
+    size_t e = j->eb[task], b = task - m->blk[e], n = m->start[e + 1] - m->start[e];
+    size_t nt = n - b * 32 < 32 ? n - b * 32 : 32, q0 = m->start[e] + b * 32;
+    float *Xt = m->Xb + task * m->H * 32;
+    for (size_t h = 0; h < m->H; h++) {
+        for (size_t c = 0; c < nt; c++)
+            Xt[h * 32 + c] = expert_input(m, q0 + c, h);
+        for (size_t c = nt; c < 32; c++)
+            Xt[h * 32 + c] = 0.0f;
+    }
 }
 
 /* The rows of the streaming experts, scaled by the weight when it applies to the input. */
@@ -1125,12 +1244,8 @@ static void gather_rows(moe_run *m)
                 for (size_t h = 0; h < m->H; h++)
                     row[h] = load_elem(m->x->data, m->t, t * m->H + h);
             } else {
-                for (size_t h = 0; h < m->H; h++) {
-                    double v = wt * (double)load_elem(m->x->data, m->t, t * m->H + h);
-                    row[h] = m->t == OCS_FLOAT16    ? ocs_half_to_float(ocs_double_to_half(v))
-                             : m->t == OCS_BFLOAT16 ? ocs_bfloat16_to_float(ocs_double_to_bfloat16(v))
-                                                    : (float)v;
-                }
+                for (size_t h = 0; h < m->H; h++)
+                    row[h] = scaled(m, wt, load_elem(m->x->data, m->t, t * m->H + h));
             }
         }
 }
@@ -1139,11 +1254,11 @@ ocs_status ocs_cpu_moe_run(ocs_cpu *c, void *state, ocs_kernel_args *a)
 {
     moe_state *s = state;
     moe_run m;
-    double t_start = trace_now(), t_route = 0, t_up = 0, t_down = 0, t_gemm = 0, t_comb = 0;
     memset(&m, 0, sizeof m);
     m.cpu = c;
     m.s = s;
     m.dot = ocs_moe_dot_kernel(s->expert.dtype, s->isa);
+    m.gemm32 = ocs_moe_gemm32_kernel(s->expert.dtype, s->isa);
     ocs_status st = validate(a, s, &m);
     if (st != OCS_OK)
         return st;
@@ -1177,20 +1292,31 @@ ocs_status ocs_cpu_moe_run(ocs_cpu *c, void *state, ocs_kernel_args *a)
             m.tok[at] = t;
             m.pos[t * m.k + j] = at;
         }
-    size_t s_rows = 0, g_max = 0;
+    size_t s_rows = 0, g_max = 0, blocks = 0;
     for (size_t e = 0; e < m.E; e++) {
         size_t n = m.start[e + 1] - m.start[e];
         m.srow[e] = s_rows;
+        m.blk[e] = blocks;
         if (streams(&m, n))
             s_rows += n;
+        else if (blocked(&m, n))
+            blocks += (n + 31) / 32;
         else if (n > g_max)
             g_max = n;
     }
-    if ((st = work_scratch(a, s, &m, s_rows, g_max)) != OCS_OK) {
+    if ((st = work_scratch(a, s, &m, s_rows, g_max, blocks)) != OCS_OK) {
         ocs_tensor_free(out);
         return st;
     }
     gather_rows(&m);
+    if (blocks) {
+        for (size_t e = 0; e < m.E; e++)
+            if (blocked(&m, m.start[e + 1] - m.start[e]))
+                for (size_t b = 0; b * 32 < m.start[e + 1] - m.start[e]; b++)
+                    m.eb[m.blk[e] + b] = (uint32_t)e;
+        block_job bj = {&m, m.eb};
+        ocs_pool_run(c->pool, blocks, gather_block, &bj);
+    }
 
     /* activation constants, as the canonical graphs store them */
     m.c_sqrt2 = const_in(sqrt(2.0), m.t);
@@ -1201,43 +1327,22 @@ ocs_status ocs_cpu_moe_run(ocs_cpu *c, void *state, ocs_kernel_args *a)
     m.alpha = s->expert.alpha;
     m.beta = s->expert.beta;
     m.limit = s->expert.limit;
-    TRACE_T(t_route);
 
-    /* experts with few tokens: stream their weights, all such experts in one pass per projection */
-    if (s_rows) {
+    /* experts with few tokens stream their weights, experts with many run by 32-token blocks:
+     * all of them in one pass per projection, the pool's threads splitting the rows */
+    if (s_rows || blocks) {
         stream_job sj = {&m, tasks};
-        size_t n_tasks = 0;
-        for (size_t e = 0; e < m.E; e++)
-            if (streams(&m, m.start[e + 1] - m.start[e]))
-                for (size_t i0 = 0; i0 < m.inter; i0 += STREAM_ROWS)
-                    tasks[n_tasks++] = (stream_task){(uint32_t)e, (uint32_t)i0,
-                                                     (uint32_t)(m.inter - i0 < STREAM_ROWS ? m.inter
-                                                                                           : i0 + STREAM_ROWS)};
-        ocs_pool_run(c->pool, n_tasks, stream_up, &sj);
-        TRACE_T(t_up);
-        n_tasks = 0;
-        for (size_t e = 0; e < m.E; e++)
-            if (streams(&m, m.start[e + 1] - m.start[e]))
-                for (size_t o0 = 0; o0 < m.H; o0 += STREAM_ROWS)
-                    tasks[n_tasks++] = (stream_task){(uint32_t)e, (uint32_t)o0,
-                                                     (uint32_t)(m.H - o0 < STREAM_ROWS ? m.H : o0 + STREAM_ROWS)};
-        ocs_pool_run(c->pool, n_tasks, stream_down, &sj);
-        TRACE_T(t_down);
-    } else {
-        t_up = t_down = t_route;
+        ocs_pool_run(c->pool, stream_tasks(&m, tasks, m.inter), stream_up, &sj);
+        ocs_pool_run(c->pool, stream_tasks(&m, tasks, m.H), stream_down, &sj);
     }
-    /* experts with many tokens: sgemm, one expert at a time */
-    for (size_t e = 0; e < m.E; e++)
-        if (m.start[e + 1] - m.start[e] > 0 && !streams(&m, m.start[e + 1] - m.start[e]))
+    /* experts with many tokens without AVX-512: sgemm, one expert at a time */
+    for (size_t e = 0; e < m.E; e++) {
+        size_t n = m.start[e + 1] - m.start[e];
+        if (n > 0 && !streams(&m, n) && !blocked(&m, n))
             gemm_expert(&m, e);
-    TRACE_T(t_gemm);
+    }
     combine_job cj = {&m, out};
     ocs_pool_run(c->pool, (m.T + COMBINE_TOKENS - 1) / COMBINE_TOKENS, combine, &cj);
-    TRACE_T(t_comb);
-    if (getenv("OCS_MOE_TRACE"))
-        fprintf(stderr, "moe trace: blas %.3f act %.3f | route %.3f up %.3f down %.3f gemm %.3f combine %.3f ms (stream rows %zu)\n", m.t_blas * 1e3, m.t_act * 1e3,
-                (t_route - t_start) * 1e3, (t_up - t_route) * 1e3, (t_down - t_up) * 1e3, (t_gemm - t_down) * 1e3,
-                (t_comb - t_gemm) * 1e3, s_rows);
     a->outputs[0] = out;
     return OCS_OK;
 }

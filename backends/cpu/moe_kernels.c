@@ -2,9 +2,10 @@
  * backends/cpu/moe_kernels.c - weight-streaming dot-product kernels for
  * the CPU backend's MoE (see moe_kernels.h).
  *
- * The SIMD kernels work on tiles of ROWS weight rows by up to 4 tokens: one
- * accumulator per (row, token), each weight vector loaded once and used for
- * every token, each token vector used for every row.  The row and token
+ * The SIMD kernels work on tiles of up to 8 weight rows by up to 3 tokens,
+ * or 4 by 4 (AVX-512; 4 by 2 with AVX2): one accumulator per (row, token), each
+ * weight vector loaded once and used for every token, each token vector
+ * used for every row.  The row and token
  * counts and the weight type are constants at every use of a tile, so the
  * compiler keeps the accumulators in registers and drops the unused ones.
  * The part of K that does not fill a vector is finished in scalar code.
@@ -71,7 +72,7 @@ static void dot_c_bf16(const void *W, size_t ldw, size_t nr, const float *X, siz
 
 #ifdef MOE_X86
 
-/* ---- AVX-512F: 4 rows x 4 tokens of 16-float vectors ------------------------------------- */
+/* ---- AVX-512F: 8 rows x 3 tokens or 4 x 4, of 16-float vectors ------------------------------------- */
 
 #define AVX512 __attribute__((target("avx512f"), always_inline)) static inline
 
@@ -85,33 +86,40 @@ AVX512 __m512 load16(const void *W, const int wt, size_t i)
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
-/* Rows r .. r+R-1 by tokens t .. t+NT-1. */
+/*
+ * Rows r .. r+R-1 by tokens t .. t+NT-1 (R NT <= 24 and R <= 8, NT <= 4):
+ * per step the NT token vectors are loaded, then each row's weight vector
+ * once for all of them.  Few tokens use 8 rows by up to 3 tokens: eight
+ * rows stream at once, which keeps more loads in flight.  Many tokens use
+ * 4 rows by 4 tokens, whose weight rows stay in the first-level cache while
+ * the tokens pass by.
+ */
 AVX512 void tile512(const void *W, const int wt, size_t ldw, size_t r, const int R, const float *X, size_t ldx,
                     size_t t, const int NT, size_t K, float *out, size_t ldo)
 {
-    __m512 acc[4][4];
-#pragma GCC unroll 4
-    for (int i = 0; i < 4; i++)
+    __m512 acc[8][4];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++)
 #pragma GCC unroll 4
         for (int j = 0; j < 4; j++)
             acc[i][j] = _mm512_setzero_ps();
     const float *x = X + t * ldx;
     size_t q = 0;
     for (; q + 16 <= K; q += 16) {
-        __m512 w[4];
+        __m512 y[4];
 #pragma GCC unroll 4
-        for (int i = 0; i < R; i++)
-            w[i] = load16(W, wt, (r + (size_t)i) * ldw + q);
+        for (int j = 0; j < NT; j++)
+            y[j] = _mm512_loadu_ps(x + (size_t)j * ldx + q);
+#pragma GCC unroll 8
+        for (int i = 0; i < R; i++) {
+            __m512 w = load16(W, wt, (r + (size_t)i) * ldw + q);
 #pragma GCC unroll 4
-        for (int j = 0; j < NT; j++) {
-            __m512 y = _mm512_loadu_ps(x + (size_t)j * ldx + q);
-#pragma GCC unroll 4
-            for (int i = 0; i < R; i++)
-                acc[i][j] = _mm512_fmadd_ps(w[i], y, acc[i][j]);
+            for (int j = 0; j < NT; j++)
+                acc[i][j] = _mm512_fmadd_ps(w, y[j], acc[i][j]);
         }
     }
-    float s[4][4];
-#pragma GCC unroll 4
+    float s[8][4];
+#pragma GCC unroll 8
     for (int i = 0; i < R; i++)
 #pragma GCC unroll 4
         for (int j = 0; j < NT; j++)
@@ -124,14 +132,13 @@ AVX512 void tile512(const void *W, const int wt, size_t ldw, size_t r, const int
         }
 }
 
-/* All tokens for rows r .. r+R-1, 4 at a time. */
-/* All tokens for rows r .. r+R-1, 4 at a time. */
-AVX512 void rows512(const void *W, const int wt, size_t ldw, size_t r, const int R, const float *X, size_t ldx,
-                    size_t n, size_t K, float *out, size_t ldo)
+/* All tokens for rows r .. r+R-1, NT at a time (the rest in one smaller tile). */
+AVX512 void rows512(const void *W, const int wt, size_t ldw, size_t r, const int R, const int NT, const float *X,
+                    size_t ldx, size_t n, size_t K, float *out, size_t ldo)
 {
     size_t t = 0;
-    for (; t + 4 <= n; t += 4)
-        tile512(W, wt, ldw, r, R, X, ldx, t, 4, K, out, ldo);
+    for (; t + (size_t)NT <= n; t += (size_t)NT)
+        tile512(W, wt, ldw, r, R, X, ldx, t, NT, K, out, ldo);
     switch (n - t) {
     case 3: tile512(W, wt, ldw, r, R, X, ldx, t, 3, K, out, ldo); break;
     case 2: tile512(W, wt, ldw, r, R, X, ldx, t, 2, K, out, ldo); break;
@@ -140,14 +147,86 @@ AVX512 void rows512(const void *W, const int wt, size_t ldw, size_t r, const int
     }
 }
 
+/* Up to this many tokens take 8-row tiles; more take 4-row tiles. */
+#define FEW_TOKENS 8
+
 AVX512 void dot512(const void *W, const int wt, size_t ldw, size_t nr, const float *X, size_t ldx, size_t n,
                    size_t K, float *out, size_t ldo)
 {
     size_t r = 0;
+    if (n <= FEW_TOKENS)
+        for (; r + 8 <= nr; r += 8)
+            rows512(W, wt, ldw, r, 8, 3, X, ldx, n, K, out, ldo);
     for (; r + 4 <= nr; r += 4)
-        rows512(W, wt, ldw, r, 4, X, ldx, n, K, out, ldo);
+        rows512(W, wt, ldw, r, 4, 4, X, ldx, n, K, out, ldo);
     for (; r < nr; r++)
-        rows512(W, wt, ldw, r, 1, X, ldx, n, K, out, ldo);
+        rows512(W, wt, ldw, r, 1, 4, X, ldx, n, K, out, ldo);
+}
+
+/* ---- AVX-512F: 8 rows x 32 tokens, weights broadcast ------------------------------------------------ */
+
+AVX512 __m512 bcast1(const void *W, const int wt, size_t i)
+{
+    if (wt == WT_F32)
+        return _mm512_set1_ps(((const float *)W)[i]);
+    uint16_t h = ((const uint16_t *)W)[i];
+    if (wt == WT_F16)
+        return _mm512_cvtph_ps(_mm256_set1_epi16((short)h));
+    return _mm512_castsi512_ps(_mm512_set1_epi32((int)((uint32_t)h << 16)));
+}
+
+/* Rows r .. r+R-1 (R <= 8) by the 32 token columns of Xt. */
+AVX512 void gtile512(const void *W, const int wt, size_t ldw, size_t r, const int R, const float *Xt, size_t K,
+                     float *out, size_t ldo)
+{
+    __m512 acc[8][2];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) {
+        acc[i][0] = _mm512_setzero_ps();
+        acc[i][1] = _mm512_setzero_ps();
+    }
+    for (size_t q = 0; q < K; q++) {
+        __m512 b0 = _mm512_loadu_ps(Xt + q * 32), b1 = _mm512_loadu_ps(Xt + q * 32 + 16);
+#pragma GCC unroll 8
+        for (int i = 0; i < R; i++) {
+            __m512 a = bcast1(W, wt, (r + (size_t)i) * ldw + q);
+            acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < R; i++) {
+        _mm512_storeu_ps(out + (r + (size_t)i) * ldo, acc[i][0]);
+        _mm512_storeu_ps(out + (r + (size_t)i) * ldo + 16, acc[i][1]);
+    }
+}
+
+AVX512 void gemm512(const void *W, const int wt, size_t ldw, size_t nr, const float *Xt, size_t K, float *out,
+                    size_t ldo)
+{
+    size_t r = 0;
+    for (; r + 8 <= nr; r += 8)
+        gtile512(W, wt, ldw, r, 8, Xt, K, out, ldo);
+    for (; r < nr; r++)
+        gtile512(W, wt, ldw, r, 1, Xt, K, out, ldo);
+}
+
+__attribute__((target("avx512f"))) static void gemm512_f32(const void *W, size_t ldw, size_t nr, const float *Xt,
+                                                           size_t K, float *out, size_t ldo)
+{
+    gemm512(W, WT_F32, ldw, nr, Xt, K, out, ldo);
+}
+
+__attribute__((target("avx512f"))) static void gemm512_f16(const void *W, size_t ldw, size_t nr, const float *Xt,
+                                                           size_t K, float *out, size_t ldo)
+{
+    gemm512(W, WT_F16, ldw, nr, Xt, K, out, ldo);
+}
+
+__attribute__((target("avx512f"))) static void gemm512_bf16(const void *W, size_t ldw, size_t nr, const float *Xt,
+                                                            size_t K, float *out, size_t ldo)
+{
+    gemm512(W, WT_BF16, ldw, nr, Xt, K, out, ldo);
 }
 
 __attribute__((target("avx512f"))) static void dot512_f32(const void *W, size_t ldw, size_t nr, const float *X,
@@ -168,7 +247,7 @@ __attribute__((target("avx512f"))) static void dot512_bf16(const void *W, size_t
     dot512(W, WT_BF16, ldw, nr, X, ldx, n, K, out, ldo);
 }
 
-/* ---- AVX2 + FMA + F16C: 2 rows x 4 tokens of 8-float vectors ------------------------------ */
+/* ---- AVX2 + FMA + F16C: 4 rows x 2 tokens of 8-float vectors ------------------------------ */
 
 #define AVX2 __attribute__((target("avx2,fma,f16c"), always_inline)) static inline
 
@@ -190,34 +269,35 @@ AVX2 float hsum8(__m256 v)
     return _mm_cvtss_f32(s);
 }
 
+/* Rows r .. r+R-1 by tokens t .. t+NT-1 (R <= 4, NT <= 2), as tile512 with 8-float vectors. */
 AVX2 void tile256(const void *W, const int wt, size_t ldw, size_t r, const int R, const float *X, size_t ldx,
                   size_t t, const int NT, size_t K, float *out, size_t ldo)
 {
-    __m256 acc[2][4];
-#pragma GCC unroll 2
-    for (int i = 0; i < 2; i++)
+    __m256 acc[4][2];
 #pragma GCC unroll 4
-        for (int j = 0; j < 4; j++)
+    for (int i = 0; i < 4; i++)
+#pragma GCC unroll 2
+        for (int j = 0; j < 2; j++)
             acc[i][j] = _mm256_setzero_ps();
     const float *x = X + t * ldx;
     size_t q = 0;
     for (; q + 8 <= K; q += 8) {
-        __m256 w[2];
+        __m256 y[2];
 #pragma GCC unroll 2
-        for (int i = 0; i < R; i++)
-            w[i] = load8(W, wt, (r + (size_t)i) * ldw + q);
+        for (int j = 0; j < NT; j++)
+            y[j] = _mm256_loadu_ps(x + (size_t)j * ldx + q);
 #pragma GCC unroll 4
-        for (int j = 0; j < NT; j++) {
-            __m256 y = _mm256_loadu_ps(x + (size_t)j * ldx + q);
+        for (int i = 0; i < R; i++) {
+            __m256 w = load8(W, wt, (r + (size_t)i) * ldw + q);
 #pragma GCC unroll 2
-            for (int i = 0; i < R; i++)
-                acc[i][j] = _mm256_fmadd_ps(w[i], y, acc[i][j]);
+            for (int j = 0; j < NT; j++)
+                acc[i][j] = _mm256_fmadd_ps(w, y[j], acc[i][j]);
         }
     }
-    float s[4][4];
-#pragma GCC unroll 2
-    for (int i = 0; i < R; i++)
+    float s[4][2];
 #pragma GCC unroll 4
+    for (int i = 0; i < R; i++)
+#pragma GCC unroll 2
         for (int j = 0; j < NT; j++)
             s[i][j] = hsum8(acc[i][j]);
     for (int i = 0; i < R; i++)
@@ -232,22 +312,18 @@ AVX2 void rows256(const void *W, const int wt, size_t ldw, size_t r, const int R
                   size_t n, size_t K, float *out, size_t ldo)
 {
     size_t t = 0;
-    for (; t + 4 <= n; t += 4)
-        tile256(W, wt, ldw, r, R, X, ldx, t, 4, K, out, ldo);
-    switch (n - t) {
-    case 3: tile256(W, wt, ldw, r, R, X, ldx, t, 3, K, out, ldo); break;
-    case 2: tile256(W, wt, ldw, r, R, X, ldx, t, 2, K, out, ldo); break;
-    case 1: tile256(W, wt, ldw, r, R, X, ldx, t, 1, K, out, ldo); break;
-    default: break;
-    }
+    for (; t + 2 <= n; t += 2)
+        tile256(W, wt, ldw, r, R, X, ldx, t, 2, K, out, ldo);
+    if (t < n)
+        tile256(W, wt, ldw, r, R, X, ldx, t, 1, K, out, ldo);
 }
 
 AVX2 void dot256(const void *W, const int wt, size_t ldw, size_t nr, const float *X, size_t ldx, size_t n,
                  size_t K, float *out, size_t ldo)
 {
     size_t r = 0;
-    for (; r + 2 <= nr; r += 2)
-        rows256(W, wt, ldw, r, 2, X, ldx, n, K, out, ldo);
+    for (; r + 4 <= nr; r += 4)
+        rows256(W, wt, ldw, r, 4, X, ldx, n, K, out, ldo);
     for (; r < nr; r++)
         rows256(W, wt, ldw, r, 1, X, ldx, n, K, out, ldo);
 }
@@ -424,6 +500,19 @@ int ocs_moe_isa_probe(void)
         return OCS_MOE_ISA_AVX2;
 #endif
     return OCS_MOE_ISA_C;
+}
+
+ocs_moe_gemm32_fn ocs_moe_gemm32_kernel(ocs_dtype wt, int isa)
+{
+#ifdef MOE_X86
+    static const ocs_moe_gemm32_fn k[3] = {gemm512_f32, gemm512_f16, gemm512_bf16};
+    if (isa >= OCS_MOE_ISA_AVX512)
+        return k[wt == OCS_FLOAT16 ? WT_F16 : wt == OCS_BFLOAT16 ? WT_BF16 : WT_F32];
+#else
+    (void)wt;
+#endif
+    (void)isa;
+    return NULL;
 }
 
 ocs_moe_dot_fn ocs_moe_dot_kernel(ocs_dtype wt, int isa)

@@ -33,6 +33,17 @@ int ocs_moe_isa_probe(void);
 ocs_moe_dot_fn ocs_moe_dot_kernel(ocs_dtype wt, int isa);
 
 /*
+ * Many tokens: out[r * ldo + j] = sum over q < K of W[r * ldw + q] * Xt[q * 32 + j]
+ * for r < nr and the 32 token columns j of Xt (tokens padded with zeros),
+ * W float, float16 or bfloat16.  Register tiles of 8 rows by 32 tokens:
+ * each weight element is broadcast once against two 16-token vectors, so
+ * the work runs at arithmetic speed.  NULL when the processor lacks AVX-512.
+ */
+typedef void (*ocs_moe_gemm32_fn)(const void *W, size_t ldw, size_t nr, const float *Xt, size_t K, float *out,
+                                  size_t ldo);
+ocs_moe_gemm32_fn ocs_moe_gemm32_kernel(ocs_dtype wt, int isa);
+
+/*
  * Gated activations in float32, each operation rounded to float as the
  * canonical graph's nodes do; only e^x differs from expf (a polynomial
  * within 2 ulp when vectorised).  u may be NULL (no up projection: u = 1).

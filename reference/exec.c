@@ -47,6 +47,7 @@ typedef struct plan_node {
     size_t n_release;               /* values whose last use is this node */
     const char **release;
     struct backend_state *states;   /* per session backend, what its prepare made */
+    struct backend_choice *choice;  /* the backend picked for the last input types seen */
     struct bc_entry *bc;            /* an accepted BackendContext region: runs from its blob */
 } plan_node;
 
@@ -54,6 +55,14 @@ typedef struct backend_state {
     void *state;
     int prepared;
 } backend_state;
+
+/* supports() is asked again only when a node's input types change. */
+typedef struct backend_choice {
+    int valid;
+    size_t backend;                 /* index into the session's list; SIZE_MAX: none supports it */
+    size_t n_in;
+    ocs_tensor_type *types;         /* n_in entries */
+} backend_choice;
 
 typedef struct plan {
     const void *key;                /* the ocs_graph or ocs_function planned */
@@ -364,6 +373,9 @@ static void plan_free(const ocs_session *s, plan *p)
                 be->ops->release(be->ctx, p->order[i].states[b].state);
         }
         free(p->order[i].states);
+        if (p->order[i].choice)
+            free(p->order[i].choice->types);
+        free(p->order[i].choice);
     }
     free(p->order);
     free(p);
@@ -467,7 +479,8 @@ static ocs_status resolve_node(ocs_session *s, const ocs_node *n, const opsets *
         pn->since_version = since;
         if (s->opt.n_backends) {
             pn->states = calloc(s->opt.n_backends, sizeof *pn->states);
-            if (!pn->states)
+            pn->choice = calloc(1, sizeof *pn->choice);
+            if (!pn->states || !pn->choice)
                 return ocs_fail(err, OCS_ERR_NOMEM, "out of memory planning a graph");
         }
         pn->schema = ocs_schema_find(op->domain, n->op_type, v);
@@ -803,11 +816,25 @@ static ocs_status run_kernel(ocs_session *s, const plan_node *pn, ocs_kernel_arg
         size_t n_in = n->n_inputs < 64 ? n->n_inputs : 64;
         for (size_t i = 0; i < n_in; i++)
             ocs_tensor_type_of(in[i], &types[i]);
-        for (size_t b = 0; b < s->opt.n_backends; b++) {
-            const ocs_backend *be = s->opt.backends[b];
-            if (!be->ops->supports(be->ctx, n, pn->since_version, n_in, types))
-                continue;
-            backend_state *bs = &pn->states[b];
+        backend_choice *c = pn->choice;
+        if (!c->valid || c->n_in != n_in || memcmp(c->types, types, n_in * sizeof *types)) {
+            c->backend = SIZE_MAX;
+            for (size_t b = 0; b < s->opt.n_backends && c->backend == SIZE_MAX; b++) {
+                const ocs_backend *be = s->opt.backends[b];
+                if (be->ops->supports(be->ctx, n, pn->since_version, n_in, types))
+                    c->backend = b;
+            }
+            ocs_tensor_type *keep = realloc(c->types, (n_in ? n_in : 1) * sizeof *keep);
+            if (keep) {
+                memcpy(keep, types, n_in * sizeof *types);
+                c->types = keep;
+                c->n_in = n_in;
+            }
+            c->valid = keep != NULL;
+        }
+        if (c->backend != SIZE_MAX) {
+            const ocs_backend *be = s->opt.backends[c->backend];
+            backend_state *bs = &pn->states[c->backend];
             if (!bs->prepared && be->ops->prepare) {
                 ocs_status st = be->ops->prepare(be->ctx, n, pn->since_version, &bs->state, a->err);
                 if (st != OCS_OK)

@@ -133,10 +133,12 @@ ocs_status ocs_backend_open_cpu(ocs_backend **out, ocs_err *err)
     __builtin_cpu_init();
     c->avx2 = __builtin_cpu_supports("avx2");
     c->fma = __builtin_cpu_supports("fma");
+    c->avx512f = __builtin_cpu_supports("avx512f");
 #endif
     const char *blas = openblas_get_config();
-    snprintf(c->desc, sizeof c->desc, "%zu threads, %s%s, %s", ocs_pool_threads(c->pool),
-             c->avx2 ? "AVX2" : "no AVX2", c->fma ? "+FMA" : "", blas ? blas : "OpenBLAS");
+    snprintf(c->desc, sizeof c->desc, "%zu threads, %s%s%s, %s", ocs_pool_threads(c->pool),
+             c->avx2 ? "AVX2" : "no AVX2", c->fma ? "+FMA" : "", c->avx512f ? "+AVX-512F" : "",
+             blas ? blas : "OpenBLAS");
     b->ops = &cpu_backend_ops;
     b->ctx = c;
     *out = b;

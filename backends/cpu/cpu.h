@@ -22,7 +22,7 @@
 
 typedef struct ocs_cpu {
     ocs_pool *pool;
-    int avx2, fma;          /* what this processor offers (runtime probe) */
+    int avx2, fma, avx512f; /* what this processor offers (runtime probe) */
     char desc[256];
 } ocs_cpu;
 

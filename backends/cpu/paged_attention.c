@@ -5,7 +5,7 @@
  * fast form.
  *
  * Steps of one call:
- *   1. validation, in the reference's order and with its messages;
+ *   1. validation: the shared checks of include/ocs/paged_attention.h;
  *   2. the cache outputs that are wanted start as parallel memcpy copies of
  *      the cache inputs, and the new (rotated) keys and values are written
  *      into them; attention then reads those outputs in place.  A cache
@@ -48,6 +48,7 @@
  */
 #include "cpu.h"
 #include "pa_kernels.h"
+#include "ocs/paged_attention.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -74,311 +75,14 @@ typedef struct pa_state {
     size_t *ws_cap;     /* bytes */
 } pa_state;
 
-/* ---- the call, resolved ------------------------------------------------------------ */
+/* ---- the call, resolved by the shared validation (include/ocs/paged_attention.h) ----- */
 
-typedef struct pa {
-    int64_t H, Hkv, G, D, W, rotary, interleaved;
-    float scale, softcap;
-    int64_t T, B, NB, BS, MB, half, max_pos;
-    int packed;
-    ocs_dtype dt;
-    size_t es;
-    const ocs_tensor *query, *key, *value, *kc, *vc, *cos, *sin;
-    const int32_t *cu, *past, *table;
-} pa;
-
-static const char *const names[10] = {"query", "key", "value", "key_cache", "value_cache",
-                                      "cumulative_sequence_length", "past_seqlens", "block_table",
-                                      "cos_cache", "sin_cache"};
+typedef ocs_pa_dims pa;
+typedef ocs_pa_write pa_write;
 
 static const ocs_tensor *input(const ocs_kernel_args *a, size_t i)
 {
     return i < a->n_inputs ? a->inputs[i] : NULL;
-}
-
-/* ---- validation (the reference's checks, order and messages) ----------------------- */
-
-static ocs_status read_attrs(ocs_kernel_args *a, pa *c)
-{
-    const ocs_node *n = a->node;
-    float scale, softcap;
-    ocs_status st;
-    if ((st = ocs_node_attr_int(n, "num_heads", 0, &c->H, a->err)) != OCS_OK ||
-        (st = ocs_node_attr_int(n, "kv_num_heads", 0, &c->Hkv, a->err)) != OCS_OK ||
-        (st = ocs_node_attr_int(n, "local_window_size", -1, &c->W, a->err)) != OCS_OK ||
-        (st = ocs_node_attr_int(n, "do_rotary", 0, &c->rotary, a->err)) != OCS_OK ||
-        (st = ocs_node_attr_int(n, "rotary_interleaved", 0, &c->interleaved, a->err)) != OCS_OK ||
-        (st = ocs_node_attr_float(n, "scale", 0.0f, &scale, a->err)) != OCS_OK ||
-        (st = ocs_node_attr_float(n, "softcap", 0.0f, &softcap, a->err)) != OCS_OK)
-        return st;
-    if (c->H <= 0 || c->Hkv <= 0)
-        return ocs_fail(a->err, OCS_ERR_INVALID,
-                        "PagedAttention: num_heads %lld and kv_num_heads %lld must be positive", (long long)c->H,
-                        (long long)c->Hkv);
-    if (c->H % c->Hkv != 0)
-        return ocs_fail(a->err, OCS_ERR_INVALID,
-                        "PagedAttention: num_heads %lld is not a multiple of kv_num_heads %lld", (long long)c->H,
-                        (long long)c->Hkv);
-    if (c->W != -1 && c->W < 1)
-        return ocs_fail(a->err, OCS_ERR_INVALID,
-                        "PagedAttention: local_window_size must be -1 (no window) or >= 1, got %lld",
-                        (long long)c->W);
-    if (c->rotary != 0 && c->rotary != 1)
-        return ocs_fail(a->err, OCS_ERR_INVALID, "PagedAttention: do_rotary must be 0 or 1, got %lld",
-                        (long long)c->rotary);
-    if (c->interleaved != 0 && c->interleaved != 1)
-        return ocs_fail(a->err, OCS_ERR_INVALID, "PagedAttention: rotary_interleaved must be 0 or 1, got %lld",
-                        (long long)c->interleaved);
-    c->G = c->H / c->Hkv;
-    c->scale = scale;
-    c->softcap = softcap;
-    return OCS_OK;
-}
-
-/* heads * D, or -1 when it overflows (D >= 1). */
-static int64_t width_of(int64_t heads, int64_t D)
-{
-    return heads < 0 || heads > INT64_MAX / D ? -1 : heads * D;
-}
-
-static ocs_status check_shapes(ocs_kernel_args *a, pa *c)
-{
-    for (size_t i = 0; i < 8; i++)
-        if (i != 1 && i != 2 && !input(a, i))
-            return ocs_fail(a->err, OCS_ERR_INVALID, "PagedAttention: input %zu (%s) is required", i, names[i]);
-    c->query = input(a, 0);
-    c->key = input(a, 1);
-    c->value = input(a, 2);
-    c->kc = input(a, 3);
-    c->vc = input(a, 4);
-    c->cos = input(a, 8);
-    c->sin = input(a, 9);
-    if (!c->key != !c->value)
-        return ocs_fail(a->err, OCS_ERR_INVALID,
-                        "PagedAttention: key and value must be both present or both absent (packed QKV); only %s "
-                        "is given",
-                        c->key ? "key" : "value");
-    if (!c->cos != !c->sin)
-        return ocs_fail(a->err, OCS_ERR_INVALID,
-                        "PagedAttention: cos_cache and sin_cache must be both present or both absent; only %s is "
-                        "given",
-                        c->cos ? "cos_cache" : "sin_cache");
-    if (c->rotary && !c->cos)
-        return ocs_fail(a->err, OCS_ERR_INVALID, "PagedAttention: do_rotary = 1 needs cos_cache and sin_cache");
-    c->packed = !c->key;
-
-    const ocs_dtype T = c->query->dtype;
-    if (T != OCS_FLOAT && T != OCS_FLOAT16 && T != OCS_BFLOAT16)
-        return ocs_fail(a->err, OCS_ERR_INVALID,
-                        "PagedAttention: input 0 (query) has type %s; T must be float, float16 or bfloat16",
-                        ocs_dtype_name(T));
-    for (size_t i = 1; i < 10; i++) {
-        const ocs_tensor *t = input(a, i);
-        if (!t)
-            continue;
-        if (i >= 5 && i <= 7 && t->dtype != OCS_INT32)
-            return ocs_fail(a->err, OCS_ERR_INVALID, "PagedAttention: input %zu (%s) must be INT32, it is %s", i,
-                            names[i], ocs_dtype_name(t->dtype));
-        if ((i < 5 || i > 7) && t->dtype != T)
-            return ocs_fail(a->err, OCS_ERR_INVALID,
-                            "PagedAttention: input %zu (%s) has type %s but T is bound to %s (query's type)", i,
-                            names[i], ocs_dtype_name(t->dtype), ocs_dtype_name(T));
-    }
-    c->dt = T;
-    c->es = ocs_dtype_size(T);
-
-    static const int ranks[10] = {2, 2, 2, 4, 4, 1, 1, 2, 2, 2};
-    for (size_t i = 0; i < 10; i++) {
-        const ocs_tensor *t = input(a, i);
-        if (t && t->rank != ranks[i])
-            return ocs_fail(a->err, OCS_ERR_INVALID, "PagedAttention: input %zu (%s) must be %d-D, got rank %d", i,
-                            names[i], ranks[i], t->rank);
-    }
-
-    char s1[128], s2[128];
-    for (int d = 0; d < 4; d++)
-        if (c->kc->dims[d] != c->vc->dims[d])
-            return ocs_fail(a->err, OCS_ERR_INVALID,
-                            "PagedAttention: key_cache and value_cache differ in shape (%s vs %s)",
-                            ocs_shape_str(4, c->kc->dims, s1, sizeof s1), ocs_shape_str(4, c->vc->dims, s2, sizeof s2));
-    if (c->kc->dims[2] != c->Hkv)
-        return ocs_fail(a->err, OCS_ERR_INVALID,
-                        "PagedAttention: dimension 2 of key_cache is %lld, not kv_num_heads %lld",
-                        (long long)c->kc->dims[2], (long long)c->Hkv);
-    for (int d = 0; d < 4; d++)
-        if (c->kc->dims[d] == 0)
-            return ocs_fail(a->err, OCS_ERR_INVALID,
-                            "PagedAttention: key_cache %s has a zero dimension %d (num_blocks, block_size and "
-                            "head_size must be >= 1)",
-                            ocs_shape_str(4, c->kc->dims, s1, sizeof s1), d);
-    c->NB = c->kc->dims[0];
-    c->BS = c->kc->dims[1];
-    c->D = c->kc->dims[3];
-
-    c->T = c->query->dims[0];
-    const int64_t qheads = !c->packed ? c->H : c->Hkv > (INT64_MAX - c->H) / 2 ? -1 : c->H + 2 * c->Hkv;
-    const int64_t qwidth = width_of(qheads, c->D), kvwidth = width_of(c->Hkv, c->D);
-    if (qwidth < 0 || c->query->dims[1] != qwidth)
-        return ocs_fail(a->err, OCS_ERR_INVALID,
-                        "PagedAttention: query width %lld is not %s*head_size = %lld (head_size %lld from the "
-                        "caches)",
-                        (long long)c->query->dims[1], c->packed ? "(num_heads + 2*kv_num_heads)" : "num_heads",
-                        (long long)qwidth, (long long)c->D);
-    for (size_t i = 1; i <= 2 && !c->packed; i++) {
-        const ocs_tensor *t = a->inputs[i];
-        if (kvwidth < 0 || t->dims[1] != kvwidth)
-            return ocs_fail(a->err, OCS_ERR_INVALID,
-                            "PagedAttention: %s width %lld is not kv_num_heads*head_size = %lld (head_size %lld)",
-                            names[i], (long long)t->dims[1], (long long)kvwidth, (long long)c->D);
-        if (t->dims[0] != c->T)
-            return ocs_fail(a->err, OCS_ERR_INVALID, "PagedAttention: %s has %lld tokens but query has %lld",
-                            names[i], (long long)t->dims[0], (long long)c->T);
-    }
-
-    const ocs_tensor *cu = a->inputs[5], *past = a->inputs[6], *table = a->inputs[7];
-    c->B = past->dims[0];
-    if (cu->dims[0] != c->B + 1)
-        return ocs_fail(a->err, OCS_ERR_INVALID,
-                        "PagedAttention: cumulative_sequence_length has %lld entries; expected batch_size + 1 = %lld",
-                        (long long)cu->dims[0], (long long)(c->B + 1));
-    if (table->dims[0] != c->B)
-        return ocs_fail(a->err, OCS_ERR_INVALID,
-                        "PagedAttention: block_table has %lld rows; expected batch_size %lld",
-                        (long long)table->dims[0], (long long)c->B);
-    c->MB = table->dims[1];
-    c->cu = cu->data;
-    c->past = past->data;
-    c->table = table->data;
-
-    if (c->rotary) {
-        if (c->cos->dims[0] != c->sin->dims[0] || c->cos->dims[1] != c->sin->dims[1])
-            return ocs_fail(a->err, OCS_ERR_INVALID, "PagedAttention: cos_cache %s and sin_cache %s differ in shape",
-                            ocs_shape_str(2, c->cos->dims, s1, sizeof s1),
-                            ocs_shape_str(2, c->sin->dims, s2, sizeof s2));
-        c->half = c->cos->dims[1];
-        c->max_pos = c->cos->dims[0];
-        if (c->half == 0 || c->half > c->D / 2)   /* 2*half > D, without overflow */
-            return ocs_fail(a->err, OCS_ERR_INVALID,
-                            "PagedAttention: rotary_dim 2*cos_cache.shape[1] = %lld must be in [2, head_size %lld]",
-                            (long long)(2 * (uint64_t)c->half), (long long)c->D);
-    }
-    return OCS_OK;
-}
-
-/* A written slot and the token that writes it. */
-typedef struct pa_write {
-    uint64_t slot;
-    int64_t token;
-} pa_write;
-
-static int write_cmp(const void *x, const void *y)
-{
-    const pa_write *a = x, *b = y;
-    if (a->slot != b->slot)
-        return a->slot < b->slot ? -1 : 1;
-    return a->token < b->token ? -1 : a->token > b->token;
-}
-
-static int64_t seq_of(const pa *c, int64_t t)
-{
-    int64_t lo = 0, hi = c->B;   /* first b with cu[b+1] > t */
-    while (lo < hi) {
-        const int64_t mid = lo + (hi - lo) / 2;
-        if (c->cu[mid + 1] > t)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    return lo;
-}
-
-/*
- * The metadata values.  On success *writes holds the T written slots sorted
- * by slot (owned by the caller; NULL when T == 0).
- */
-static ocs_status check_metadata(ocs_kernel_args *a, const pa *c, pa_write **writes)
-{
-    *writes = NULL;
-    if (c->cu[0] != 0)
-        return ocs_fail(a->err, OCS_ERR_INVALID, "PagedAttention: cumulative_sequence_length[0] is %d; it must be 0",
-                        (int)c->cu[0]);
-    for (int64_t b = 0; b < c->B; b++)
-        if (c->cu[b + 1] < c->cu[b])
-            return ocs_fail(a->err, OCS_ERR_INVALID,
-                            "PagedAttention: cumulative_sequence_length decreases at sequence %lld (%d then %d)",
-                            (long long)b, (int)c->cu[b], (int)c->cu[b + 1]);
-    if (c->cu[c->B] != c->T)
-        return ocs_fail(a->err, OCS_ERR_INVALID,
-                        "PagedAttention: cumulative_sequence_length ends at %d but query has %lld tokens",
-                        (int)c->cu[c->B], (long long)c->T);
-    const int64_t capacity = c->MB > INT64_MAX / c->BS ? INT64_MAX : c->MB * c->BS;
-    for (int64_t b = 0; b < c->B; b++) {
-        const int64_t past = c->past[b], n = (int64_t)c->cu[b + 1] - c->cu[b];
-        if (past < 0)
-            return ocs_fail(a->err, OCS_ERR_INVALID, "PagedAttention: past_seqlens[%lld] = %lld is negative",
-                            (long long)b, (long long)past);
-        if (past + n > capacity)
-            return ocs_fail(a->err, OCS_ERR_INVALID,
-                            "PagedAttention: sequence %lld needs %lld positions (past %lld + new %lld) but its "
-                            "block_table row holds max_blocks %lld * block_size %lld = %lld",
-                            (long long)b, (long long)(past + n), (long long)past, (long long)n, (long long)c->MB,
-                            (long long)c->BS, (long long)capacity);
-        if (n == 0)
-            continue;
-        const int64_t live_blocks = (past + n + c->BS - 1) / c->BS;
-        for (int64_t k = 0; k < live_blocks; k++) {
-            const int64_t id = c->table[b * c->MB + k];
-            if (id < 0 || id >= c->NB)
-                return ocs_fail(a->err, OCS_ERR_INVALID,
-                                "PagedAttention: block_table[%lld][%lld] = %lld (positions %lld..%lld of sequence "
-                                "%lld) is outside [0, num_blocks %lld)",
-                                (long long)b, (long long)k, (long long)id, (long long)(k * c->BS),
-                                (long long)((k + 1) * c->BS - 1), (long long)b, (long long)c->NB);
-        }
-        if (c->rotary && past + n > c->max_pos)
-            return ocs_fail(a->err, OCS_ERR_INVALID,
-                            "PagedAttention: sequence %lld needs rotary position %lld but cos_cache/sin_cache have "
-                            "%lld rows",
-                            (long long)b, (long long)(past + n - 1), (long long)c->max_pos);
-    }
-    if (c->T == 0)
-        return OCS_OK;
-
-    /* Written slots, sorted; the first token (in token order) that writes an already written
-     * slot is reported with the slot's first writer, as a scan in token order would. */
-    pa_write *w = malloc((size_t)c->T * sizeof *w);
-    if (!w)
-        return ocs_fail(a->err, OCS_ERR_NOMEM, "PagedAttention: out of memory for %lld written slots",
-                        (long long)c->T);
-    for (int64_t b = 0; b < c->B; b++)
-        for (int64_t t = c->cu[b]; t < c->cu[b + 1]; t++) {
-            const int64_t p = c->past[b] + (t - c->cu[b]);
-            const int64_t block = c->table[b * c->MB + p / c->BS];
-            w[t].slot = (uint64_t)(block * c->BS + p % c->BS);
-            w[t].token = t;
-        }
-    qsort(w, (size_t)c->T, sizeof *w, write_cmp);
-    int64_t bad = -1, first = -1;
-    for (int64_t i = 1; i < c->T; i++)
-        if (w[i].slot == w[i - 1].slot && (bad < 0 || w[i].token < bad) &&
-            (i < 2 || w[i - 2].slot != w[i].slot)) {
-            bad = w[i].token;
-            first = w[i - 1].token;
-        }
-    if (bad >= 0) {
-        const int64_t b0 = seq_of(c, first), b1 = seq_of(c, bad);
-        const int64_t p1 = c->past[b1] + (bad - c->cu[b1]);
-        const int64_t block = c->table[b1 * c->MB + p1 / c->BS];
-        free(w);
-        return ocs_fail(a->err, OCS_ERR_INVALID,
-                        "PagedAttention: tokens %lld (sequence %lld, position %lld) and %lld (sequence %lld, "
-                        "position %lld) both write cache slot %zu (block %lld, offset %lld)",
-                        (long long)first, (long long)b0, (long long)(c->past[b0] + first - c->cu[b0]),
-                        (long long)bad, (long long)b1, (long long)p1, (size_t)(block * c->BS + p1 % c->BS),
-                        (long long)block, (long long)(p1 % c->BS));
-    }
-    *writes = w;
-    return OCS_OK;
 }
 
 /* Whether a new token writes a slot that some sequence with new tokens reads as a past position. */
@@ -606,7 +310,7 @@ static void write_task(void *arg, size_t task, size_t thread)
     const pa *c = J->c;
     const size_t row = (size_t)c->D * c->es, slot_bytes = (size_t)c->Hkv * row;
     const int64_t t1 = (int64_t)(task + 1) * PA_WRITE_TOKENS < c->T ? (int64_t)(task + 1) * PA_WRITE_TOKENS : c->T;
-    int64_t b = seq_of(c, (int64_t)task * PA_WRITE_TOKENS);
+    int64_t b = ocs_pa_seq_of(c, (int64_t)task * PA_WRITE_TOKENS);
     for (int64_t t = (int64_t)task * PA_WRITE_TOKENS; t < t1; t++) {
         while (c->cu[b + 1] <= t)
             b++;
@@ -1183,11 +887,9 @@ ocs_status ocs_cpu_pa_run(ocs_cpu *cpu, void *state, ocs_kernel_args *a)
         return ocs_fail(a->err, OCS_ERR_INVALID, "%s requires input %zu, which is missing", a->node->op_type,
                         (size_t)0);
     pa c;
-    memset(&c, 0, sizeof c);
     pa_write *writes = NULL;
     ocs_status st;
-    if ((st = read_attrs(a, &c)) != OCS_OK || (st = check_shapes(a, &c)) != OCS_OK ||
-        (st = check_metadata(a, &c, &writes)) != OCS_OK)
+    if ((st = ocs_paged_attention_check(a->node, a->n_inputs, a->inputs, &c, &writes, a->err)) != OCS_OK)
         return st;
 
     pa_job J;

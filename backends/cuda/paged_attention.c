@@ -5,10 +5,9 @@
  * DESIGN.md section 4); the kernels are in paged_attention.cu.
  *
  * A run:
- *   1. validation on the host, before anything is copied or launched, in
- *      the reference's order and with its messages.  Duplicate slots are
- *      found by sorting the T written slots (memory proportional to the new
- *      tokens, not to the cache);
+ *   1. validation on the host, before anything is copied or launched: the
+ *      shared checks (include/ocs/paged_attention.h), then this backend's
+ *      32-bit index ranges;
  *   2. the inputs go to the device; the cache inputs are copied straight
  *      into the device buffers that become the cache outputs, so the
  *      functional outputs need no extra copy: the host inputs are never
@@ -29,294 +28,58 @@
  */
 #include "cuda.h"
 #include "host.h"
+#include "ocs/paged_attention.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const char *const names[10] = {"query", "key", "value", "key_cache", "value_cache",
-                                      "cumulative_sequence_length", "past_seqlens", "block_table",
-                                      "cos_cache", "sin_cache"};
 
 static const ocs_tensor *input(const ocs_kernel_args *a, size_t i)
 {
     return i < a->n_inputs ? a->inputs[i] : NULL;
 }
 
-/* ---- validation: the reference's checks, order and messages ------------------------------------ */
+/* ---- validation: the shared checks (include/ocs/paged_attention.h), then this backend's ranges --- */
 
-static ocs_status read_attrs(ocs_kernel_args *a, ocs_cuda_pa_call *c)
+/* *c from a validated call, with the slot and position each new token writes. */
+static ocs_status fill_call(ocs_kernel_args *a, const ocs_pa_dims *d, ocs_cuda_pa_call *c)
 {
-    const ocs_node *n = a->node;
-    float scale, softcap;
-    ocs_status st;
-    if ((st = ocs_node_attr_int(n, "num_heads", 0, &c->H, a->err)) != OCS_OK ||
-        (st = ocs_node_attr_int(n, "kv_num_heads", 0, &c->Hkv, a->err)) != OCS_OK ||
-        (st = ocs_node_attr_int(n, "local_window_size", -1, &c->W, a->err)) != OCS_OK ||
-        (st = ocs_node_attr_int(n, "do_rotary", 0, &c->rotary, a->err)) != OCS_OK ||
-        (st = ocs_node_attr_int(n, "rotary_interleaved", 0, &c->interleaved, a->err)) != OCS_OK ||
-        (st = ocs_node_attr_float(n, "scale", 0.0f, &scale, a->err)) != OCS_OK ||
-        (st = ocs_node_attr_float(n, "softcap", 0.0f, &softcap, a->err)) != OCS_OK)
-        return st;
-    if (c->H <= 0 || c->Hkv <= 0)
-        return ocs_fail(a->err, OCS_ERR_INVALID,
-                        "PagedAttention: num_heads %lld and kv_num_heads %lld must be positive", (long long)c->H,
-                        (long long)c->Hkv);
-    if (c->H % c->Hkv != 0)
-        return ocs_fail(a->err, OCS_ERR_INVALID,
-                        "PagedAttention: num_heads %lld is not a multiple of kv_num_heads %lld", (long long)c->H,
-                        (long long)c->Hkv);
-    if (c->W != -1 && c->W < 1)
-        return ocs_fail(a->err, OCS_ERR_INVALID,
-                        "PagedAttention: local_window_size must be -1 (no window) or >= 1, got %lld",
-                        (long long)c->W);
-    if (c->rotary != 0 && c->rotary != 1)
-        return ocs_fail(a->err, OCS_ERR_INVALID, "PagedAttention: do_rotary must be 0 or 1, got %lld",
-                        (long long)c->rotary);
-    if (c->interleaved != 0 && c->interleaved != 1)
-        return ocs_fail(a->err, OCS_ERR_INVALID, "PagedAttention: rotary_interleaved must be 0 or 1, got %lld",
-                        (long long)c->interleaved);
-    c->G = c->H / c->Hkv;
-    c->scale = scale;
-    c->softcap = softcap;
-    return OCS_OK;
-}
-
-/* heads * D, or -1 when it overflows. */
-static int64_t width_of(int64_t heads, int64_t D)
-{
-    return heads < 0 || heads > INT64_MAX / D ? -1 : heads * D;
-}
-
-static ocs_status check_shapes(ocs_kernel_args *a, ocs_cuda_pa_call *c, const ocs_tensor **t)
-{
-    for (size_t i = 0; i < 8; i++)
-        if (i != 1 && i != 2 && !input(a, i))
-            return ocs_fail(a->err, OCS_ERR_INVALID, "PagedAttention: input %zu (%s) is required", i, names[i]);
-    for (size_t i = 0; i < 10; i++)
-        t[i] = input(a, i);
-    if (!t[1] != !t[2])
-        return ocs_fail(a->err, OCS_ERR_INVALID,
-                        "PagedAttention: key and value must be both present or both absent (packed QKV); only %s "
-                        "is given",
-                        t[1] ? "key" : "value");
-    if (!t[8] != !t[9])
-        return ocs_fail(a->err, OCS_ERR_INVALID,
-                        "PagedAttention: cos_cache and sin_cache must be both present or both absent; only %s is "
-                        "given",
-                        t[8] ? "cos_cache" : "sin_cache");
-    if (c->rotary && !t[8])
-        return ocs_fail(a->err, OCS_ERR_INVALID, "PagedAttention: do_rotary = 1 needs cos_cache and sin_cache");
-    c->packed = !t[1];
-
-    const ocs_dtype T = t[0]->dtype;
-    if (T != OCS_FLOAT && T != OCS_FLOAT16 && T != OCS_BFLOAT16)
-        return ocs_fail(a->err, OCS_ERR_INVALID,
-                        "PagedAttention: input 0 (query) has type %s; T must be float, float16 or bfloat16",
-                        ocs_dtype_name(T));
-    for (size_t i = 1; i < 10; i++) {
-        if (!t[i])
-            continue;
-        if (i >= 5 && i <= 7 && t[i]->dtype != OCS_INT32)
-            return ocs_fail(a->err, OCS_ERR_INVALID, "PagedAttention: input %zu (%s) must be INT32, it is %s", i,
-                            names[i], ocs_dtype_name(t[i]->dtype));
-        if ((i < 5 || i > 7) && t[i]->dtype != T)
-            return ocs_fail(a->err, OCS_ERR_INVALID,
-                            "PagedAttention: input %zu (%s) has type %s but T is bound to %s (query's type)", i,
-                            names[i], ocs_dtype_name(t[i]->dtype), ocs_dtype_name(T));
-    }
-    c->dt = T;
-    c->es = ocs_dtype_size(T);
-
-    static const int ranks[10] = {2, 2, 2, 4, 4, 1, 1, 2, 2, 2};
-    for (size_t i = 0; i < 10; i++)
-        if (t[i] && t[i]->rank != ranks[i])
-            return ocs_fail(a->err, OCS_ERR_INVALID, "PagedAttention: input %zu (%s) must be %d-D, got rank %d", i,
-                            names[i], ranks[i], t[i]->rank);
-
-    const ocs_tensor *kc = t[3], *vc = t[4];
-    char s1[128], s2[128];
-    for (int d = 0; d < 4; d++)
-        if (kc->dims[d] != vc->dims[d])
-            return ocs_fail(a->err, OCS_ERR_INVALID,
-                            "PagedAttention: key_cache and value_cache differ in shape (%s vs %s)",
-                            ocs_shape_str(4, kc->dims, s1, sizeof s1), ocs_shape_str(4, vc->dims, s2, sizeof s2));
-    if (kc->dims[2] != c->Hkv)
-        return ocs_fail(a->err, OCS_ERR_INVALID,
-                        "PagedAttention: dimension 2 of key_cache is %lld, not kv_num_heads %lld",
-                        (long long)kc->dims[2], (long long)c->Hkv);
-    for (int d = 0; d < 4; d++)
-        if (kc->dims[d] == 0)
-            return ocs_fail(a->err, OCS_ERR_INVALID,
-                            "PagedAttention: key_cache %s has a zero dimension %d (num_blocks, block_size and "
-                            "head_size must be >= 1)",
-                            ocs_shape_str(4, kc->dims, s1, sizeof s1), d);
-    c->NB = kc->dims[0];
-    c->BS = kc->dims[1];
-    c->D = kc->dims[3];
-
-    c->T = t[0]->dims[0];
-    const int64_t qheads = !c->packed ? c->H : c->Hkv > (INT64_MAX - c->H) / 2 ? -1 : c->H + 2 * c->Hkv;
-    const int64_t qwidth = width_of(qheads, c->D), kvwidth = width_of(c->Hkv, c->D);
-    if (qwidth < 0 || t[0]->dims[1] != qwidth)
-        return ocs_fail(a->err, OCS_ERR_INVALID,
-                        "PagedAttention: query width %lld is not %s*head_size = %lld (head_size %lld from the "
-                        "caches)",
-                        (long long)t[0]->dims[1], c->packed ? "(num_heads + 2*kv_num_heads)" : "num_heads",
-                        (long long)qwidth, (long long)c->D);
-    c->qwidth = qwidth;
-    for (size_t i = 1; i <= 2 && !c->packed; i++) {
-        if (kvwidth < 0 || t[i]->dims[1] != kvwidth)
-            return ocs_fail(a->err, OCS_ERR_INVALID,
-                            "PagedAttention: %s width %lld is not kv_num_heads*head_size = %lld (head_size %lld)",
-                            names[i], (long long)t[i]->dims[1], (long long)kvwidth, (long long)c->D);
-        if (t[i]->dims[0] != c->T)
-            return ocs_fail(a->err, OCS_ERR_INVALID, "PagedAttention: %s has %lld tokens but query has %lld",
-                            names[i], (long long)t[i]->dims[0], (long long)c->T);
-    }
-
-    c->B = t[6]->dims[0];
-    if (t[5]->dims[0] != c->B + 1)
-        return ocs_fail(a->err, OCS_ERR_INVALID,
-                        "PagedAttention: cumulative_sequence_length has %lld entries; expected batch_size + 1 = %lld",
-                        (long long)t[5]->dims[0], (long long)(c->B + 1));
-    if (t[7]->dims[0] != c->B)
-        return ocs_fail(a->err, OCS_ERR_INVALID,
-                        "PagedAttention: block_table has %lld rows; expected batch_size %lld",
-                        (long long)t[7]->dims[0], (long long)c->B);
-    c->MB = t[7]->dims[1];
-    c->cu = t[5]->data;
-    c->past = t[6]->data;
-    c->table = t[7]->data;
-
-    if (c->rotary) {
-        const ocs_tensor *cs = t[8], *sn = t[9];
-        if (cs->dims[0] != sn->dims[0] || cs->dims[1] != sn->dims[1])
-            return ocs_fail(a->err, OCS_ERR_INVALID, "PagedAttention: cos_cache %s and sin_cache %s differ in shape",
-                            ocs_shape_str(2, cs->dims, s1, sizeof s1), ocs_shape_str(2, sn->dims, s2, sizeof s2));
-        c->half = cs->dims[1];
-        c->max_pos = cs->dims[0];
-        if (c->half == 0 || 2 * c->half > c->D)
-            return ocs_fail(a->err, OCS_ERR_INVALID,
-                            "PagedAttention: rotary_dim 2*cos_cache.shape[1] = %lld must be in [2, head_size %lld]",
-                            (long long)(2 * c->half), (long long)c->D);
-    }
-    return OCS_OK;
-}
-
-/* A written slot and its token. */
-typedef struct pa_write {
-    int64_t slot, token;
-} pa_write;
-
-static int write_cmp(const void *x, const void *y)
-{
-    const pa_write *a = x, *b = y;
-    if (a->slot != b->slot)
-        return a->slot < b->slot ? -1 : 1;
-    return a->token < b->token ? -1 : a->token > b->token;
-}
-
-/* The sequence holding packed token t (cu is valid: non-decreasing, from 0 to T). */
-static int64_t seq_of(const ocs_cuda_pa_call *c, int64_t t)
-{
-    int64_t lo = 0, hi = c->B;
-    while (lo < hi) {
-        const int64_t mid = lo + (hi - lo) / 2;
-        if (c->cu[mid + 1] > t)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    return lo;
-}
-
-static ocs_status check_metadata(ocs_kernel_args *a, ocs_cuda_pa_call *c)
-{
-    if (c->cu[0] != 0)
-        return ocs_fail(a->err, OCS_ERR_INVALID, "PagedAttention: cumulative_sequence_length[0] is %d; it must be 0",
-                        (int)c->cu[0]);
-    for (int64_t b = 0; b < c->B; b++)
-        if (c->cu[b + 1] < c->cu[b])
-            return ocs_fail(a->err, OCS_ERR_INVALID,
-                            "PagedAttention: cumulative_sequence_length decreases at sequence %lld (%d then %d)",
-                            (long long)b, (int)c->cu[b], (int)c->cu[b + 1]);
-    if (c->cu[c->B] != c->T)
-        return ocs_fail(a->err, OCS_ERR_INVALID,
-                        "PagedAttention: cumulative_sequence_length ends at %d but query has %lld tokens",
-                        (int)c->cu[c->B], (long long)c->T);
-    const int64_t capacity = c->MB > INT64_MAX / c->BS ? INT64_MAX : c->MB * c->BS;
-    for (int64_t b = 0; b < c->B; b++) {
-        const int64_t past = c->past[b], n = (int64_t)c->cu[b + 1] - c->cu[b];
-        if (past < 0)
-            return ocs_fail(a->err, OCS_ERR_INVALID, "PagedAttention: past_seqlens[%lld] = %lld is negative",
-                            (long long)b, (long long)past);
-        if (past + n > capacity)
-            return ocs_fail(a->err, OCS_ERR_INVALID,
-                            "PagedAttention: sequence %lld needs %lld positions (past %lld + new %lld) but its "
-                            "block_table row holds max_blocks %lld * block_size %lld = %lld",
-                            (long long)b, (long long)(past + n), (long long)past, (long long)n, (long long)c->MB,
-                            (long long)c->BS, (long long)capacity);
-        if (n == 0)
-            continue;
-        const int64_t live_blocks = (past + n + c->BS - 1) / c->BS;
-        for (int64_t k = 0; k < live_blocks; k++) {
-            const int64_t id = c->table[b * c->MB + k];
-            if (id < 0 || id >= c->NB)
-                return ocs_fail(a->err, OCS_ERR_INVALID,
-                                "PagedAttention: block_table[%lld][%lld] = %lld (positions %lld..%lld of sequence "
-                                "%lld) is outside [0, num_blocks %lld)",
-                                (long long)b, (long long)k, (long long)id, (long long)(k * c->BS),
-                                (long long)((k + 1) * c->BS - 1), (long long)b, (long long)c->NB);
-        }
-        if (c->rotary && past + n > c->max_pos)
-            return ocs_fail(a->err, OCS_ERR_INVALID,
-                            "PagedAttention: sequence %lld needs rotary position %lld but cos_cache/sin_cache have "
-                            "%lld rows",
-                            (long long)b, (long long)(past + n - 1), (long long)c->max_pos);
-    }
+    c->H = d->H;
+    c->Hkv = d->Hkv;
+    c->G = d->G;
+    c->D = d->D;
+    c->W = d->W;
+    c->rotary = d->rotary;
+    c->interleaved = d->interleaved;
+    c->scale = d->scale;
+    c->softcap = d->softcap;
+    c->T = d->T;
+    c->B = d->B;
+    c->NB = d->NB;
+    c->BS = d->BS;
+    c->MB = d->MB;
+    c->half = d->half;
+    c->max_pos = d->max_pos;
+    c->qwidth = d->qwidth;
+    c->packed = d->packed;
+    c->dt = d->dt;
+    c->es = d->es;
+    c->cu = d->cu;
+    c->past = d->past;
+    c->table = d->table;
     if (c->T == 0)
         return OCS_OK;
-
-    /* slots and positions of the new tokens; two writes to one slot are an error, reported as a scan in
-     * token order finds it: the first token that writes an already written slot, with that slot's first
-     * writer */
-    pa_write *w = malloc((size_t)c->T * sizeof *w);
     c->slot = malloc((size_t)c->T * sizeof *c->slot);
     c->pos = malloc((size_t)c->T * sizeof *c->pos);
-    if (!w || !c->slot || !c->pos) {
-        free(w);
+    if (!c->slot || !c->pos)
         return ocs_fail(a->err, OCS_ERR_NOMEM, "PagedAttention: out of memory for %lld written slots",
                         (long long)c->T);
-    }
     for (int64_t b = 0; b < c->B; b++)
         for (int64_t t = c->cu[b]; t < c->cu[b + 1]; t++) {
             const int64_t p = c->past[b] + (t - c->cu[b]);
-            const int64_t block = c->table[b * c->MB + p / c->BS];
-            w[t].slot = block * c->BS + p % c->BS;
-            w[t].token = t;
-            c->slot[t] = w[t].slot;
+            c->slot[t] = c->table[b * c->MB + p / c->BS] * c->BS + p % c->BS;
             c->pos[t] = (int32_t)(p > INT32_MAX ? INT32_MAX : p);
         }
-    qsort(w, (size_t)c->T, sizeof *w, write_cmp);
-    int64_t bad = -1, first = -1;
-    for (int64_t i = 1; i < c->T; i++)
-        if (w[i].slot == w[i - 1].slot && (i < 2 || w[i - 2].slot != w[i].slot) && (bad < 0 || w[i].token < bad)) {
-            bad = w[i].token;
-            first = w[i - 1].token;
-        }
-    free(w);
-    if (bad >= 0) {
-        const int64_t b0 = seq_of(c, first), b1 = seq_of(c, bad);
-        const int64_t p1 = c->past[b1] + (bad - c->cu[b1]);
-        const int64_t block = c->table[b1 * c->MB + p1 / c->BS];
-        return ocs_fail(a->err, OCS_ERR_INVALID,
-                        "PagedAttention: tokens %lld (sequence %lld, position %lld) and %lld (sequence %lld, "
-                        "position %lld) both write cache slot %zu (block %lld, offset %lld)",
-                        (long long)first, (long long)b0, (long long)(c->past[b0] + first - c->cu[b0]),
-                        (long long)bad, (long long)b1, (long long)p1, (size_t)(block * c->BS + p1 % c->BS),
-                        (long long)block, (long long)(p1 % c->BS));
-    }
     return OCS_OK;
 }
 
@@ -350,10 +113,11 @@ ocs_status ocs_cuda_pa_validate(ocs_kernel_args *a, ocs_cuda_pa_call *c)
     if (!input(a, 0))
         return ocs_fail(a->err, OCS_ERR_INVALID, "%s requires input %zu, which is missing", a->node->op_type,
                         (size_t)0);
-    const ocs_tensor *t[10];
+    ocs_pa_dims d;
     ocs_status st;
-    if ((st = read_attrs(a, c)) != OCS_OK || (st = check_shapes(a, c, t)) != OCS_OK ||
-        (st = check_metadata(a, c)) != OCS_OK || (st = check_ranges(a, c)) != OCS_OK) {
+    if ((st = ocs_paged_attention_check(a->node, a->n_inputs, a->inputs, &d, NULL, a->err)) != OCS_OK)
+        return st;
+    if ((st = fill_call(a, &d, c)) != OCS_OK || (st = check_ranges(a, c)) != OCS_OK) {
         ocs_cuda_pa_call_free(c);
         return st;
     }

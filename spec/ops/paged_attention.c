@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "ocs/build.h"
+#include "ocs/paged_attention.h"
 
 /* ---- documentation ------------------------------------------------------------ */
 
@@ -923,3 +924,291 @@ const ocs_schema ocs_schema_PagedAttention = {
     .body_opset = 24,
     .example = example,
 };
+
+/* ---- validation of a call, shared by the kernels -------------------------------------------- */
+
+static const char *const pa_names[10] = {"query", "key", "value", "key_cache", "value_cache",
+                                         "cumulative_sequence_length", "past_seqlens", "block_table",
+                                         "cos_cache", "sin_cache"};
+
+/* Attributes: head counts, window, rotary switches, scale and softcap. */
+static ocs_status call_attrs(const ocs_node *n, ocs_pa_dims *c, ocs_err *err)
+{
+    pa_attrs p;
+    ocs_status st = read_attrs(n, &p, err);
+    if (st != OCS_OK)
+        return st;
+    c->H = p.H;
+    c->Hkv = p.Hkv;
+    c->W = p.W;
+    c->rotary = p.rotary;
+    c->interleaved = p.interleaved;
+    c->scale = p.scale;
+    c->softcap = p.softcap;
+    if (c->H <= 0 || c->Hkv <= 0)
+        return ocs_fail(err, OCS_ERR_INVALID, "PagedAttention: num_heads %lld and kv_num_heads %lld must be positive",
+                        (long long)c->H, (long long)c->Hkv);
+    if (c->H % c->Hkv != 0)
+        return ocs_fail(err, OCS_ERR_INVALID, "PagedAttention: num_heads %lld is not a multiple of kv_num_heads %lld",
+                        (long long)c->H, (long long)c->Hkv);
+    if (c->W != -1 && c->W < 1)
+        return ocs_fail(err, OCS_ERR_INVALID,
+                        "PagedAttention: local_window_size must be -1 (no window) or >= 1, got %lld", (long long)c->W);
+    if (c->rotary != 0 && c->rotary != 1)
+        return ocs_fail(err, OCS_ERR_INVALID, "PagedAttention: do_rotary must be 0 or 1, got %lld",
+                        (long long)c->rotary);
+    if (c->interleaved != 0 && c->interleaved != 1)
+        return ocs_fail(err, OCS_ERR_INVALID, "PagedAttention: rotary_interleaved must be 0 or 1, got %lld",
+                        (long long)c->interleaved);
+    c->G = c->H / c->Hkv;
+    return OCS_OK;
+}
+
+/* heads * D, or -1 when the product overflows (D >= 1). */
+static int64_t pa_width(int64_t heads, int64_t D)
+{
+    return heads < 0 || heads > INT64_MAX / D ? -1 : heads * D;
+}
+
+/* Presence, types, ranks and shapes of every input. */
+static ocs_status call_shapes(const ocs_tensor *const *t, ocs_pa_dims *c, ocs_err *err)
+{
+    for (size_t i = 0; i < 8; i++)
+        if (i != 1 && i != 2 && !t[i])
+            return ocs_fail(err, OCS_ERR_INVALID, "PagedAttention: input %zu (%s) is required", i, pa_names[i]);
+    c->query = t[0];
+    c->key = t[1];
+    c->value = t[2];
+    c->kc = t[3];
+    c->vc = t[4];
+    c->cos = t[8];
+    c->sin = t[9];
+    if (!c->key != !c->value)
+        return ocs_fail(err, OCS_ERR_INVALID,
+                        "PagedAttention: key and value must be both present or both absent (packed QKV); only %s is given",
+                        c->key ? "key" : "value");
+    if (!c->cos != !c->sin)
+        return ocs_fail(err, OCS_ERR_INVALID,
+                        "PagedAttention: cos_cache and sin_cache must be both present or both absent; only %s is given",
+                        c->cos ? "cos_cache" : "sin_cache");
+    if (c->rotary && !c->cos)
+        return ocs_fail(err, OCS_ERR_INVALID, "PagedAttention: do_rotary = 1 needs cos_cache and sin_cache");
+    c->packed = !c->key;
+
+    /* Types: one T for the float inputs, int32 for the index inputs. */
+    const ocs_dtype T = c->query->dtype;
+    if (T != OCS_FLOAT && T != OCS_FLOAT16 && T != OCS_BFLOAT16)
+        return ocs_fail(err, OCS_ERR_INVALID,
+                        "PagedAttention: input 0 (query) has type %s; T must be float, float16 or bfloat16",
+                        ocs_dtype_name(T));
+    for (size_t i = 1; i < 10; i++) {
+        if (!t[i])
+            continue;
+        if (i >= 5 && i <= 7 && t[i]->dtype != OCS_INT32)
+            return ocs_fail(err, OCS_ERR_INVALID, "PagedAttention: input %zu (%s) must be INT32, it is %s", i,
+                            pa_names[i], ocs_dtype_name(t[i]->dtype));
+        if ((i < 5 || i > 7) && t[i]->dtype != T)
+            return ocs_fail(err, OCS_ERR_INVALID,
+                            "PagedAttention: input %zu (%s) has type %s but T is bound to %s (query's type)", i,
+                            pa_names[i], ocs_dtype_name(t[i]->dtype), ocs_dtype_name(T));
+    }
+    c->dt = T;
+    c->es = ocs_dtype_size(T);
+
+    static const int ranks[10] = {2, 2, 2, 4, 4, 1, 1, 2, 2, 2};
+    for (size_t i = 0; i < 10; i++)
+        if (t[i] && t[i]->rank != ranks[i])
+            return ocs_fail(err, OCS_ERR_INVALID, "PagedAttention: input %zu (%s) must be %d-D, got rank %d", i,
+                            pa_names[i], ranks[i], t[i]->rank);
+
+    /* Caches: same shape [NB, BS, Hkv, D], no zero dimension. */
+    char s1[128], s2[128];
+    for (int d = 0; d < 4; d++)
+        if (c->kc->dims[d] != c->vc->dims[d])
+            return ocs_fail(err, OCS_ERR_INVALID, "PagedAttention: key_cache and value_cache differ in shape (%s vs %s)",
+                            ocs_shape_str(4, c->kc->dims, s1, sizeof s1), ocs_shape_str(4, c->vc->dims, s2, sizeof s2));
+    if (c->kc->dims[2] != c->Hkv)
+        return ocs_fail(err, OCS_ERR_INVALID, "PagedAttention: dimension 2 of key_cache is %lld, not kv_num_heads %lld",
+                        (long long)c->kc->dims[2], (long long)c->Hkv);
+    for (int d = 0; d < 4; d++)
+        if (c->kc->dims[d] == 0)
+            return ocs_fail(err, OCS_ERR_INVALID,
+                            "PagedAttention: key_cache %s has a zero dimension %d (num_blocks, block_size and "
+                            "head_size must be >= 1)",
+                            ocs_shape_str(4, c->kc->dims, s1, sizeof s1), d);
+    c->NB = c->kc->dims[0];
+    c->BS = c->kc->dims[1];
+    c->D = c->kc->dims[3];
+
+    /* Token layout: query [T, H*D] (packed [T, (H + 2*Hkv)*D]), key/value [T, Hkv*D]. */
+    c->T = c->query->dims[0];
+    const int64_t qheads = !c->packed ? c->H : c->Hkv > (INT64_MAX - c->H) / 2 ? -1 : c->H + 2 * c->Hkv;
+    const int64_t qwidth = pa_width(qheads, c->D), kvwidth = pa_width(c->Hkv, c->D);
+    if (qwidth < 0 || c->query->dims[1] != qwidth)
+        return ocs_fail(err, OCS_ERR_INVALID,
+                        "PagedAttention: query width %lld is not %s*head_size = %lld (head_size %lld from the caches)",
+                        (long long)c->query->dims[1], c->packed ? "(num_heads + 2*kv_num_heads)" : "num_heads",
+                        (long long)qwidth, (long long)c->D);
+    c->qwidth = qwidth;
+    for (size_t i = 1; i <= 2 && !c->packed; i++) {
+        if (kvwidth < 0 || t[i]->dims[1] != kvwidth)
+            return ocs_fail(err, OCS_ERR_INVALID,
+                            "PagedAttention: %s width %lld is not kv_num_heads*head_size = %lld (head_size %lld)",
+                            pa_names[i], (long long)t[i]->dims[1], (long long)kvwidth, (long long)c->D);
+        if (t[i]->dims[0] != c->T)
+            return ocs_fail(err, OCS_ERR_INVALID, "PagedAttention: %s has %lld tokens but query has %lld",
+                            pa_names[i], (long long)t[i]->dims[0], (long long)c->T);
+    }
+
+    /* Metadata shapes: cu [B+1], past [B], block_table [B, MB]. */
+    c->B = t[6]->dims[0];
+    if (t[5]->dims[0] != c->B + 1)
+        return ocs_fail(err, OCS_ERR_INVALID,
+                        "PagedAttention: cumulative_sequence_length has %lld entries; expected batch_size + 1 = %lld",
+                        (long long)t[5]->dims[0], (long long)(c->B + 1));
+    if (t[7]->dims[0] != c->B)
+        return ocs_fail(err, OCS_ERR_INVALID, "PagedAttention: block_table has %lld rows; expected batch_size %lld",
+                        (long long)t[7]->dims[0], (long long)c->B);
+    c->MB = t[7]->dims[1];
+    c->cu = t[5]->data;
+    c->past = t[6]->data;
+    c->table = t[7]->data;
+
+    /* Rotary tables [max_position, R/2], 2 <= R <= D. */
+    if (c->rotary) {
+        if (c->cos->dims[0] != c->sin->dims[0] || c->cos->dims[1] != c->sin->dims[1])
+            return ocs_fail(err, OCS_ERR_INVALID, "PagedAttention: cos_cache %s and sin_cache %s differ in shape",
+                            ocs_shape_str(2, c->cos->dims, s1, sizeof s1), ocs_shape_str(2, c->sin->dims, s2, sizeof s2));
+        c->half = c->cos->dims[1];
+        c->max_pos = c->cos->dims[0];
+        if (c->half == 0 || c->half > c->D / 2)   /* 2*half > D, without overflow */
+            return ocs_fail(err, OCS_ERR_INVALID,
+                            "PagedAttention: rotary_dim 2*cos_cache.shape[1] = %lld must be in [2, head_size %lld]",
+                            (long long)(2 * (uint64_t)c->half), (long long)c->D);
+    }
+    return OCS_OK;
+}
+
+static int pa_write_cmp(const void *x, const void *y)
+{
+    const ocs_pa_write *a = x, *b = y;
+    if (a->slot != b->slot)
+        return a->slot < b->slot ? -1 : 1;
+    return a->token < b->token ? -1 : a->token > b->token;
+}
+
+int64_t ocs_pa_seq_of(const ocs_pa_dims *c, int64_t t)
+{
+    int64_t lo = 0, hi = c->B;   /* first b with cu[b+1] > t */
+    while (lo < hi) {
+        const int64_t mid = lo + (hi - lo) / 2;
+        if (c->cu[mid + 1] > t)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
+
+/* The values of the metadata: lengths, capacity, block ids, rotary positions, then the written slots. */
+static ocs_status call_metadata(const ocs_pa_dims *c, ocs_pa_write **writes, ocs_err *err)
+{
+    if (c->cu[0] != 0)
+        return ocs_fail(err, OCS_ERR_INVALID, "PagedAttention: cumulative_sequence_length[0] is %d; it must be 0",
+                        (int)c->cu[0]);
+    for (int64_t b = 0; b < c->B; b++)
+        if (c->cu[b + 1] < c->cu[b])
+            return ocs_fail(err, OCS_ERR_INVALID,
+                            "PagedAttention: cumulative_sequence_length decreases at sequence %lld (%d then %d)",
+                            (long long)b, (int)c->cu[b], (int)c->cu[b + 1]);
+    if (c->cu[c->B] != c->T)
+        return ocs_fail(err, OCS_ERR_INVALID,
+                        "PagedAttention: cumulative_sequence_length ends at %d but query has %lld tokens",
+                        (int)c->cu[c->B], (long long)c->T);
+    /* positions a block-table row holds (saturated: MB is unbounded when B = 0) */
+    const int64_t capacity = c->MB > INT64_MAX / c->BS ? INT64_MAX : c->MB * c->BS;
+    for (int64_t b = 0; b < c->B; b++) {
+        const int64_t past = c->past[b], n = (int64_t)c->cu[b + 1] - c->cu[b];
+        if (past < 0)
+            return ocs_fail(err, OCS_ERR_INVALID, "PagedAttention: past_seqlens[%lld] = %lld is negative",
+                            (long long)b, (long long)past);
+        if (past + n > capacity)
+            return ocs_fail(err, OCS_ERR_INVALID,
+                            "PagedAttention: sequence %lld needs %lld positions (past %lld + new %lld) but its "
+                            "block_table row holds max_blocks %lld * block_size %lld = %lld",
+                            (long long)b, (long long)(past + n), (long long)past, (long long)n, (long long)c->MB,
+                            (long long)c->BS, (long long)capacity);
+        if (n == 0)
+            continue;   /* nothing read or written: the row is not examined */
+        const int64_t live_blocks = (past + n + c->BS - 1) / c->BS;
+        for (int64_t k = 0; k < live_blocks; k++) {
+            const int64_t id = c->table[b * c->MB + k];
+            if (id < 0 || id >= c->NB)
+                return ocs_fail(err, OCS_ERR_INVALID,
+                                "PagedAttention: block_table[%lld][%lld] = %lld (positions %lld..%lld of sequence "
+                                "%lld) is outside [0, num_blocks %lld)",
+                                (long long)b, (long long)k, (long long)id, (long long)(k * c->BS),
+                                (long long)((k + 1) * c->BS - 1), (long long)b, (long long)c->NB);
+        }
+        if (c->rotary && past + n > c->max_pos)
+            return ocs_fail(err, OCS_ERR_INVALID,
+                            "PagedAttention: sequence %lld needs rotary position %lld but cos_cache/sin_cache have "
+                            "%lld rows",
+                            (long long)b, (long long)(past + n - 1), (long long)c->max_pos);
+    }
+    if (c->T == 0)
+        return OCS_OK;
+
+    /* Written slots, sorted (memory proportional to the new tokens, not to the cache); the first token
+     * (in token order) that writes an already written slot is reported with the slot's first writer, as
+     * a scan in token order would find them. */
+    ocs_pa_write *w = malloc((size_t)c->T * sizeof *w);
+    if (!w)
+        return ocs_fail(err, OCS_ERR_NOMEM, "PagedAttention: out of memory for %lld written slots", (long long)c->T);
+    for (int64_t b = 0; b < c->B; b++)
+        for (int64_t t = c->cu[b]; t < c->cu[b + 1]; t++) {
+            const int64_t p = c->past[b] + (t - c->cu[b]);
+            const int64_t block = c->table[b * c->MB + p / c->BS];
+            w[t].slot = (uint64_t)(block * c->BS + p % c->BS);
+            w[t].token = t;
+        }
+    qsort(w, (size_t)c->T, sizeof *w, pa_write_cmp);
+    int64_t bad = -1, first = -1;
+    for (int64_t i = 1; i < c->T; i++)
+        if (w[i].slot == w[i - 1].slot && (i < 2 || w[i - 2].slot != w[i].slot) && (bad < 0 || w[i].token < bad)) {
+            bad = w[i].token;
+            first = w[i - 1].token;
+        }
+    if (bad >= 0) {
+        const int64_t b0 = ocs_pa_seq_of(c, first), b1 = ocs_pa_seq_of(c, bad);
+        const int64_t p1 = c->past[b1] + (bad - c->cu[b1]);
+        const int64_t block = c->table[b1 * c->MB + p1 / c->BS];
+        free(w);
+        return ocs_fail(err, OCS_ERR_INVALID,
+                        "PagedAttention: tokens %lld (sequence %lld, position %lld) and %lld (sequence %lld, "
+                        "position %lld) both write cache slot %zu (block %lld, offset %lld)",
+                        (long long)first, (long long)b0, (long long)(c->past[b0] + first - c->cu[b0]), (long long)bad,
+                        (long long)b1, (long long)p1, (size_t)(block * c->BS + p1 % c->BS), (long long)block,
+                        (long long)(p1 % c->BS));
+    }
+    if (writes)
+        *writes = w;
+    else
+        free(w);
+    return OCS_OK;
+}
+
+ocs_status ocs_paged_attention_check(const ocs_node *n, size_t n_in, const ocs_tensor *const *in, ocs_pa_dims *out,
+                                     ocs_pa_write **writes, ocs_err *err)
+{
+    const ocs_tensor *t[10];
+    for (size_t i = 0; i < 10; i++)
+        t[i] = i < n_in ? in[i] : NULL;
+    memset(out, 0, sizeof *out);
+    if (writes)
+        *writes = NULL;
+    ocs_status st;
+    if ((st = call_attrs(n, out, err)) != OCS_OK || (st = call_shapes(t, out, err)) != OCS_OK)
+        return st;
+    return call_metadata(out, writes, err);
+}

@@ -664,3 +664,31 @@ int ocs_hook_match_expert(const ocs_graph *g, ocs_hook_expert *out)
     }
     return 0;
 }
+
+int ocs_hook_match_moe(const ocs_node *n, ocs_hook_moe *s)
+{
+    memset(s, 0, sizeof *s);
+    const ocs_attr *k = ocs_node_attr(n, "k");
+    s->k_ok = k && k->type == OCS_ATTR_INT;
+    s->k = s->k_ok ? k->i : 0;
+    const ocs_attr *pos = ocs_node_attr(n, "weight_position");
+    s->position = "output";
+    s->position_ok = 1;
+    if (pos) {
+        s->position_ok = pos->type == OCS_ATTR_STRING;
+        s->position = s->position_ok ? pos->s.data : "(not a string)";
+    }
+    if (s->position_ok && !strcmp(s->position, "input"))
+        s->weight_on_input = 1;
+    else if (!s->position_ok || strcmp(s->position, "output"))
+        s->position_ok = 0;
+    const ocs_attr *expert = ocs_node_attr(n, "expert"), *router = ocs_node_attr(n, "router");
+    if (!expert || expert->type != OCS_ATTR_GRAPH || !expert->g || !ocs_hook_match_expert(expert->g, &s->expert))
+        return 0;
+    if (router) {
+        if (router->type != OCS_ATTR_GRAPH || !router->g || !ocs_hook_match_router(router->g, &s->router))
+            return 0;
+        s->has_router = 1;
+    }
+    return 1;
+}

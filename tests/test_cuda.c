@@ -1081,7 +1081,7 @@ static void test_moe_plan_and_validate(void **state)
 
     /* canonical hooks are recognised, the call resolves */
     moe_build(&moe_base, &b);
-    assert_true(ocs_cuda_moe_read_plan(&b.m->graph->nodes[0], &p));
+    assert_true(ocs_hook_match_moe(&b.m->graph->nodes[0], &p));
     assert_false(p.has_router);
     assert_int_equal(p.expert.kind, OCS_HOOK_EXPERT_GLU);
     moe_args(&b, outs, &err, &a);
@@ -1105,7 +1105,7 @@ static void test_moe_plan_and_validate(void **state)
             c.bias = lay == 1;
             c.oai = lay == 2;
             moe_build(&c, &b);
-            if (!ocs_cuda_moe_read_plan(&b.m->graph->nodes[0], &p))
+            if (!ocs_hook_match_moe(&b.m->graph->nodes[0], &p))
                 fail_msg("router %d layout %d not recognised", r, lay);
             assert_int_equal(p.has_router, r != 0);
             moe_args(&b, outs, &err, &a);
@@ -1128,7 +1128,7 @@ static void test_moe_plan_and_validate(void **state)
         const char *ins[2] = {"x", "w1"}, *outs_[1] = {"y"};
         assert_int_equal(ocs_graph_add_node(x, "MatMul", "", "mm", 2, ins, 1, outs_, NULL, NULL), OCS_OK);
         assert_int_equal(ocs_node_set_graph(&b.m->graph->nodes[0], "expert", x, NULL), OCS_OK);
-        assert_false(ocs_cuda_moe_read_plan(&b.m->graph->nodes[0], &p));
+        assert_false(ocs_hook_match_moe(&b.m->graph->nodes[0], &p));
         moe_free(&b);
     }
 
@@ -1167,7 +1167,7 @@ static void test_moe_plan_and_validate(void **state)
         const ocs_status want = ref->kernel(&a1);
         ocs_tensor_free(o1[0]);
         moe_args(&b, o2, &e2, &a2);
-        assert_true(ocs_cuda_moe_read_plan(&b.m->graph->nodes[0], &p));
+        assert_true(ocs_hook_match_moe(&b.m->graph->nodes[0], &p));
         const ocs_status got = ocs_cuda_moe_validate(&a2, &p, &m);
         if (want == OCS_OK || got != want || strcmp(e1.msg, e2.msg))
             fail_msg("mutation %d: reference %s \"%s\", cuda %s \"%s\"", mut, ocs_status_name(want), e1.msg,

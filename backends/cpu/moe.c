@@ -67,48 +67,13 @@
 /* ---- the node's plan ------------------------------------------------------------------ */
 
 typedef struct moe_state {
-    int64_t k;
-    int k_ok;                   /* attribute k present and INT */
-    int weight_on_input;
-    int position_ok;            /* weight_position "output" or "input" */
-    const char *position;
-    int has_router;
-    ocs_hook_router router;     /* router.grouped.bias borrows the node's router graph */
-    ocs_hook_expert expert;
+    ocs_hook_moe plan;          /* attributes and hooks, read once */
     int isa;                    /* kernel level (moe_kernels.h) */
     /* scratch, grown as needed and reused across runs: routing arrays, and expert buffers */
     void *scratch, *work;
     size_t scratch_size, work_size;
 } moe_state;
 
-/* The node's hooks and attributes; 0 when the hooks are not both canonical. */
-static int read_plan(const ocs_node *n, moe_state *s)
-{
-    memset(s, 0, sizeof *s);
-    const ocs_attr *k = ocs_node_attr(n, "k");
-    s->k_ok = k && k->type == OCS_ATTR_INT;
-    s->k = s->k_ok ? k->i : 0;
-    const ocs_attr *pos = ocs_node_attr(n, "weight_position");
-    s->position = "output";
-    s->position_ok = 1;
-    if (pos) {
-        s->position_ok = pos->type == OCS_ATTR_STRING;
-        s->position = s->position_ok ? pos->s.data : "(not a string)";
-    }
-    if (s->position_ok && !strcmp(s->position, "input"))
-        s->weight_on_input = 1;
-    else if (!s->position_ok || strcmp(s->position, "output"))
-        s->position_ok = 0;
-    const ocs_attr *expert = ocs_node_attr(n, "expert"), *router = ocs_node_attr(n, "router");
-    if (!expert || expert->type != OCS_ATTR_GRAPH || !expert->g || !ocs_hook_match_expert(expert->g, &s->expert))
-        return 0;
-    if (router) {
-        if (router->type != OCS_ATTR_GRAPH || !router->g || !ocs_hook_match_router(router->g, &s->router))
-            return 0;
-        s->has_router = 1;
-    }
-    return 1;
-}
 
 static int storage_type(ocs_dtype t)
 {
@@ -127,12 +92,12 @@ int ocs_cpu_moe_supports(ocs_cpu *c, const ocs_node *n, int64_t since_version, s
     if (since_version != 1 || n_in < 2)
         return 0;
     moe_state s;
-    if (!read_plan(n, &s))
+    if (!ocs_hook_match_moe(n, &s.plan))
         return 0;
     ocs_dtype t = in[0].dtype;
-    if (!storage_type(t) || s.expert.dtype != t || !logits_type(in[1].dtype))
+    if (!storage_type(t) || s.plan.expert.dtype != t || !logits_type(in[1].dtype))
         return 0;
-    if (s.has_router && s.router.logits_type != in[1].dtype)
+    if (s.plan.has_router && s.plan.router.logits_type != in[1].dtype)
         return 0;
     /* parameters in the expert's type (a count mismatch is reported by run) */
     for (size_t i = 2; i < n_in; i++)
@@ -148,7 +113,7 @@ ocs_status ocs_cpu_moe_prepare(ocs_cpu *c, const ocs_node *n, void **state, ocs_
     moe_state *s = calloc(1, sizeof *s);
     if (!s)
         return ocs_fail(err, OCS_ERR_NOMEM, "out of memory preparing MoE");
-    if (!read_plan(n, s)) {
+    if (!ocs_hook_match_moe(n, &s->plan)) {
         free(s);
         return ocs_fail(err, OCS_ERR_UNSUPPORTED, "MoE: the hooks are not canonical");
     }
@@ -312,8 +277,8 @@ static ocs_status check_grouped(ocs_kernel_args *a, const ocs_moe_grouped *g, si
 static void route_token(const moe_state *s, size_t E, size_t k, route_scratch *r, float *w, int64_t *idx)
 {
     float *z = r->z;
-    if (!s->has_router || s->router.kind == OCS_HOOK_ROUTER_SOFTMAX_TOPK) {
-        int renorm = !s->has_router || s->router.renormalize;
+    if (!s->plan.has_router || s->plan.router.kind == OCS_HOOK_ROUTER_SOFTMAX_TOPK) {
+        int renorm = !s->plan.has_router || s->plan.router.renormalize;
         softmax(z, E, r->a);
         top_k(r->a, E, k, idx, w, r->taken);
         if (renorm) {
@@ -323,7 +288,7 @@ static void route_token(const moe_state *s, size_t E, size_t k, route_scratch *r
         }
         return;
     }
-    switch (s->router.kind) {
+    switch (s->plan.router.kind) {
     case OCS_HOOK_ROUTER_TOPK_SOFTMAX:
         top_k(z, E, k, idx, r->b, r->taken);
         softmax(r->b, k, w);
@@ -334,7 +299,7 @@ static void route_token(const moe_state *s, size_t E, size_t k, route_scratch *r
             w[j] = sigmoid_ref(r->b[j]);
         return;
     case OCS_HOOK_ROUTER_SIGMOID_GROUPED: {
-        const ocs_moe_grouped *g = &s->router.grouped;
+        const ocs_moe_grouped *g = &s->plan.router.grouped;
         float *sc = r->a, *choice = r->b;
         for (size_t e = 0; e < E; e++) {
             sc[e] = sigmoid_ref(z[e]);
@@ -371,7 +336,7 @@ static void route_token(const moe_state *s, size_t E, size_t k, route_scratch *r
         return;
     }
     case OCS_HOOK_ROUTER_SPARSEMIXER: {
-        float two_eps = (float)(2.0 * (double)s->router.jitter_eps);
+        float two_eps = (float)(2.0 * (double)s->plan.router.jitter_eps);
         float *z2 = r->a, *gates = r->b, *probs = r->c;
         float top = 0;
         int64_t pick;
@@ -525,7 +490,7 @@ static inline __attribute__((always_inline)) float act_elem(const moe_run *m, co
 /* h[i] = act(g[i], u[i]) for i < n (u NULL: no up projection), specialised for float. */
 static void act_span(const moe_run *m, const float *g, const float *u, size_t n, float *h)
 {
-    int act = m->s->expert.kind == OCS_HOOK_EXPERT_SWIGLU_OAI ? -1 : (int)m->s->expert.act;
+    int act = m->s->plan.expert.kind == OCS_HOOK_EXPERT_SWIGLU_OAI ? -1 : (int)m->s->plan.expert.act;
     if (m->t == OCS_FLOAT && act == OCS_MOE_ACT_SILU) {
         ocs_moe_silu_mul(g, u, n, h, m->s->isa);
         return;
@@ -794,7 +759,7 @@ static void gather_t(void *arg, size_t task, size_t thread)
     size_t h0 = task * GATHER_COLS, h1 = h0 + GATHER_COLS < m->H ? h0 + GATHER_COLS : m->H, n = m->n;
     for (size_t r = 0; r < n; r++) {
         size_t q = m->start[m->e] + r;
-        if (m->t == OCS_FLOAT && !m->s->weight_on_input) {
+        if (m->t == OCS_FLOAT && !m->s->plan.weight_on_input) {
             const float *x = (const float *)m->x->data + m->tok[q] * m->H;
             for (size_t h = h0; h < h1; h++)
                 m->Xt[h * n + r] = x[h];
@@ -867,7 +832,7 @@ static void combine(void *arg, size_t task, size_t thread)
             memset(acc, 0, nh * sizeof *acc);
             for (size_t jj = 0; jj < m->k; jj++) {
                 const float *y = m->Y + m->pos[t * m->k + jj] * m->H + h0;
-                if (m->s->weight_on_input) {
+                if (m->s->plan.weight_on_input) {
                     for (size_t h = 0; h < nh; h++)
                         acc[h] += y[h];
                 } else {
@@ -891,7 +856,7 @@ static const char *param_name(const moe_run *m, size_t i)
     static const char *const with_bias[] = {"W1", "b1", "W2", "b2", "W3", "b3"};
     static const char *const no_bias[] = {"W1", "W2", "W3"};
     (void)m;
-    return m->s->expert.bias ? with_bias[i] : no_bias[i];
+    return m->s->plan.expert.bias ? with_bias[i] : no_bias[i];
 }
 
 /* p must be [E, rows, cols]. */
@@ -904,7 +869,7 @@ static ocs_status check_matrix(ocs_kernel_args *a, const moe_run *m, size_t i, s
         return ocs_fail(a->err, OCS_ERR_INVALID,
                         "expert_params %zu (%s, input %zu) has shape %s; the %s expert needs %s = [%zu, %zu, %zu]",
                         i, param_name(m, i), 2 + i, ocs_shape_str(p->rank, p->dims, shape, sizeof shape),
-                        ocs_moe_act_name(m->s->expert.act), what, m->E, rows, cols);
+                        ocs_moe_act_name(m->s->plan.expert.act), what, m->E, rows, cols);
     }
     return OCS_OK;
 }
@@ -929,17 +894,17 @@ static ocs_status check_bias(ocs_kernel_args *a, const moe_run *m, size_t i, siz
 
 static ocs_status validate(ocs_kernel_args *a, const moe_state *s, moe_run *m)
 {
-    if (!s->k_ok)
+    if (!s->plan.k_ok)
         return ocs_fail(a->err, OCS_ERR_INVALID, "required attribute k (INT) is missing");
-    if (!s->position_ok)
+    if (!s->plan.position_ok)
         return ocs_fail(a->err, OCS_ERR_INVALID, "weight_position is \"%s\"; it must be \"output\" or \"input\"",
-                        s->position);
+                        s->plan.position);
     if (a->n_inputs < 2 || !a->inputs[0] || !a->inputs[1])
         return ocs_fail(a->err, OCS_ERR_INVALID, "MoE needs inputs 0 (input) and 1 (router_logits)");
     const ocs_tensor *x = a->inputs[0], *logits = a->inputs[1];
-    if (x->dtype != s->expert.dtype)
+    if (x->dtype != s->plan.expert.dtype)
         return ocs_fail(a->err, OCS_ERR_INVALID, "input is %s but the expert graph takes %s",
-                        ocs_dtype_name(x->dtype), ocs_dtype_name(s->expert.dtype));
+                        ocs_dtype_name(x->dtype), ocs_dtype_name(s->plan.expert.dtype));
     if (x->rank < 1)
         return ocs_fail(a->err, OCS_ERR_INVALID, "input must have rank >= 1 ([..., H]), it is a scalar");
     if (logits->rank != 2)
@@ -957,18 +922,18 @@ static ocs_status validate(ocs_kernel_args *a, const moe_state *s, moe_run *m)
         return ocs_fail(a->err, OCS_ERR_INVALID, "input %s holds %zu tokens but router_logits has T = %zu rows",
                         ocs_shape_str(x->rank, x->dims, shape, sizeof shape), rows, m->T);
     }
-    if (s->k < 1 || (uint64_t)s->k > m->E)
-        return ocs_fail(a->err, OCS_ERR_INVALID, "k = %lld is outside [1, E] = [1, %zu]", (long long)s->k, m->E);
-    m->k = (size_t)s->k;
-    if (s->has_router && s->router.k != s->k)
+    if (s->plan.k < 1 || (uint64_t)s->plan.k > m->E)
+        return ocs_fail(a->err, OCS_ERR_INVALID, "k = %lld is outside [1, E] = [1, %zu]", (long long)s->plan.k, m->E);
+    m->k = (size_t)s->plan.k;
+    if (s->plan.has_router && s->plan.router.k != s->plan.k)
         return ocs_fail(a->err, OCS_ERR_INVALID,
                         "router output 0 (weights) is FLOAT [%zu, %lld]; it must be FLOAT [%zu, %zu] ([T, k])",
-                        m->T, (long long)s->router.k, m->T, m->k);
-    if (s->has_router && s->router.kind == OCS_HOOK_ROUTER_SIGMOID_GROUPED &&
-        (st = check_grouped(a, &s->router.grouped, m->E)) != OCS_OK)
+                        m->T, (long long)s->plan.router.k, m->T, m->k);
+    if (s->plan.has_router && s->plan.router.kind == OCS_HOOK_ROUTER_SIGMOID_GROUPED &&
+        (st = check_grouped(a, &s->plan.router.grouped, m->E)) != OCS_OK)
         return st;
 
-    const ocs_hook_expert *xp = &s->expert;
+    const ocs_hook_expert *xp = &s->plan.expert;
     size_t n_params = a->n_inputs - 2, want = ocs_hook_expert_param_count(xp);
     if (n_params != want)
         return ocs_fail(a->err, OCS_ERR_INVALID,
@@ -1203,7 +1168,7 @@ static float scaled(const moe_run *m, double w, float v)
 static float expert_input(const moe_run *m, size_t q, size_t h)
 {
     float v = load_elem(m->x->data, m->t, m->tok[q] * m->H + h);
-    return m->s->weight_on_input ? scaled(m, pair_weight(m, q), v) : v;
+    return m->s->plan.weight_on_input ? scaled(m, pair_weight(m, q), v) : v;
 }
 
 typedef struct block_job {
@@ -1238,9 +1203,9 @@ static void gather_rows(moe_run *m)
                 continue;
             float *row = m->Xs + (m->srow[e] + q - m->start[e]) * m->ldxs;
             double wt = m->w[t * m->k + j];
-            if (m->t == OCS_FLOAT && !m->s->weight_on_input) {
+            if (m->t == OCS_FLOAT && !m->s->plan.weight_on_input) {
                 memcpy(row, (const float *)m->x->data + t * m->H, m->H * sizeof *row);
-            } else if (!m->s->weight_on_input) {
+            } else if (!m->s->plan.weight_on_input) {
                 for (size_t h = 0; h < m->H; h++)
                     row[h] = load_elem(m->x->data, m->t, t * m->H + h);
             } else {
@@ -1257,8 +1222,8 @@ ocs_status ocs_cpu_moe_run(ocs_cpu *c, void *state, ocs_kernel_args *a)
     memset(&m, 0, sizeof m);
     m.cpu = c;
     m.s = s;
-    m.dot = ocs_moe_dot_kernel(s->expert.dtype, s->isa);
-    m.gemm32 = ocs_moe_gemm32_kernel(s->expert.dtype, s->isa);
+    m.dot = ocs_moe_dot_kernel(s->plan.expert.dtype, s->isa);
+    m.gemm32 = ocs_moe_gemm32_kernel(s->plan.expert.dtype, s->isa);
     ocs_status st = validate(a, s, &m);
     if (st != OCS_OK)
         return st;
@@ -1324,9 +1289,9 @@ ocs_status ocs_cpu_moe_run(ocs_cpu *c, void *state, ocs_kernel_args *a)
     m.c_one = const_in(1.0, m.t);
     m.c_tanh0 = const_in(sqrt(2.0 / 3.14159265358979323846), m.t);
     m.c_tanh1 = const_in(0.044715, m.t);
-    m.alpha = s->expert.alpha;
-    m.beta = s->expert.beta;
-    m.limit = s->expert.limit;
+    m.alpha = s->plan.expert.alpha;
+    m.beta = s->plan.expert.beta;
+    m.limit = s->plan.expert.limit;
 
     /* experts with few tokens stream their weights, experts with many run by 32-token blocks:
      * all of them in one pass per projection, the pool's threads splitting the rows */

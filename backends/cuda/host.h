@@ -96,20 +96,8 @@ ocs_status ocs_cuda_moe_group(size_t T, size_t E, size_t k, const int32_t *idx, 
                               ocs_err *err);
 void ocs_cuda_moe_groups_free(ocs_cuda_moe_groups *g);
 
-/* The node's hooks and attributes, read once per node. */
-typedef struct ocs_cuda_moe_plan {
-    int64_t k;
-    int k_ok;
-    int weight_on_input;
-    int position_ok;
-    const char *position;
-    int has_router;
-    ocs_hook_router router;
-    ocs_hook_expert expert;
-} ocs_cuda_moe_plan;
-
-/* 1 when both hooks are canonical (a router may be absent); fills *p. */
-int ocs_cuda_moe_read_plan(const ocs_node *n, ocs_cuda_moe_plan *p);
+/* The node's hooks and attributes (ocs_hook_match_moe), read once per node. */
+typedef ocs_hook_moe ocs_cuda_moe_plan;
 
 /* A validated MoE call. */
 typedef struct ocs_cuda_moe_call {

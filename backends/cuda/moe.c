@@ -41,33 +41,6 @@
 
 /* ---- the node's plan -------------------------------------------------------------------------------- */
 
-int ocs_cuda_moe_read_plan(const ocs_node *n, ocs_cuda_moe_plan *s)
-{
-    memset(s, 0, sizeof *s);
-    const ocs_attr *k = ocs_node_attr(n, "k");
-    s->k_ok = k && k->type == OCS_ATTR_INT;
-    s->k = s->k_ok ? k->i : 0;
-    const ocs_attr *pos = ocs_node_attr(n, "weight_position");
-    s->position = "output";
-    s->position_ok = 1;
-    if (pos) {
-        s->position_ok = pos->type == OCS_ATTR_STRING;
-        s->position = s->position_ok ? pos->s.data : "(not a string)";
-    }
-    if (s->position_ok && !strcmp(s->position, "input"))
-        s->weight_on_input = 1;
-    else if (!s->position_ok || strcmp(s->position, "output"))
-        s->position_ok = 0;
-    const ocs_attr *expert = ocs_node_attr(n, "expert"), *router = ocs_node_attr(n, "router");
-    if (!expert || expert->type != OCS_ATTR_GRAPH || !expert->g || !ocs_hook_match_expert(expert->g, &s->expert))
-        return 0;
-    if (router) {
-        if (router->type != OCS_ATTR_GRAPH || !router->g || !ocs_hook_match_router(router->g, &s->router))
-            return 0;
-        s->has_router = 1;
-    }
-    return 1;
-}
 
 static int storage_type(ocs_dtype t)
 {
@@ -86,7 +59,7 @@ int ocs_cuda_moe_supports(ocs_cuda *c, const ocs_node *n, int64_t since_version,
     if (since_version != 1 || n_in < 2)
         return 0;
     ocs_cuda_moe_plan s;
-    if (!ocs_cuda_moe_read_plan(n, &s))
+    if (!ocs_hook_match_moe(n, &s))
         return 0;
     const ocs_dtype t = in[0].dtype;
     if (!storage_type(t) || s.expert.dtype != t || !logits_type(in[1].dtype))
@@ -106,7 +79,7 @@ ocs_status ocs_cuda_moe_prepare(ocs_cuda *c, const ocs_node *n, void **state, oc
     ocs_cuda_moe_plan *s = calloc(1, sizeof *s);
     if (!s)
         return ocs_fail(err, OCS_ERR_NOMEM, "out of memory preparing MoE");
-    if (!ocs_cuda_moe_read_plan(n, s)) {
+    if (!ocs_hook_match_moe(n, s)) {
         free(s);
         return ocs_fail(err, OCS_ERR_UNSUPPORTED, "MoE: the hooks are not canonical");
     }

@@ -87,6 +87,25 @@ int ocs_hook_match_expert(const ocs_graph *g, ocs_hook_expert *out);
 ocs_status ocs_hook_router_build(const ocs_hook_router *r, ocs_graph **out, ocs_err *err);
 ocs_status ocs_hook_expert_build(const ocs_hook_expert *x, ocs_graph **out, ocs_err *err);
 
+/*
+ * What a backend with a fused MoE kernel needs to know of an MoE node:
+ * its attributes as read (k, weight_position; *_ok = 0 when absent or
+ * malformed, for the backend's own error messages) and its hooks.
+ */
+typedef struct ocs_hook_moe {
+    int64_t k;
+    int k_ok;                   /* attribute k present and INT */
+    int weight_on_input;
+    int position_ok;            /* weight_position "output" or "input" */
+    const char *position;
+    int has_router;             /* 0: the default router */
+    ocs_hook_router router;     /* router.grouped.bias borrows the node's router graph */
+    ocs_hook_expert expert;
+} ocs_hook_moe;
+
+/* 1 and *out filled when n's expert (and router, if any) are canonical; 0 otherwise. */
+int ocs_hook_match_moe(const ocs_node *n, ocs_hook_moe *out);
+
 /* How many expert_params the expert takes (ocs_moe_expert_param_count). */
 size_t ocs_hook_expert_param_count(const ocs_hook_expert *x);
 

@@ -23,46 +23,11 @@ ocs_status ocs_mv_check_index_dtype(const ocs_kernel_args *a, const ocs_tensor *
     return OCS_OK;
 }
 
-static ocs_status copy_string(const ocs_kernel_args *a, ocs_string *dst, const ocs_string *src)
-{
-    char *p = malloc(src->len + 1);
-    if (!p)
-        return ocs_fail(a->err, OCS_ERR_NOMEM, "%s: out of memory copying a string of %zu bytes",
-                        a->node->op_type, src->len);
-    if (src->len)
-        memcpy(p, src->data, src->len);
-    p[src->len] = '\0';
-    free(dst->data);
-    dst->data = p;
-    dst->len = src->len;
-    return OCS_OK;
-}
-
 ocs_status ocs_mv_copy(const ocs_kernel_args *a, ocs_tensor *dst, size_t di, const ocs_tensor *src,
                        size_t si, size_t n)
 {
-    if (n == 0)
-        return OCS_OK;
-    if (dst->dtype != src->dtype)
-        return ocs_fail(a->err, OCS_ERR_INVALID, "%s: cannot copy %s elements into a %s tensor",
-                        a->node->op_type, ocs_dtype_name(src->dtype), ocs_dtype_name(dst->dtype));
-    if (di > dst->numel || n > dst->numel - di || si > src->numel || n > src->numel - si)
-        return ocs_fail(a->err, OCS_ERR_INVALID,
-                        "%s: element copy out of range (%zu elements from %zu of %zu into %zu of %zu)",
-                        a->node->op_type, n, si, src->numel, di, dst->numel);
-    if (src->dtype == OCS_STRING) {
-        ocs_string *d = (ocs_string *)dst->data + di;
-        const ocs_string *s = (const ocs_string *)src->data + si;
-        for (size_t k = 0; k < n; k++) {
-            ocs_status st = copy_string(a, &d[k], &s[k]);
-            if (st != OCS_OK)
-                return st;
-        }
-        return OCS_OK;
-    }
-    size_t es = ocs_dtype_size(src->dtype);
-    memmove((char *)dst->data + di * es, (const char *)src->data + si * es, n * es);
-    return OCS_OK;
+    ocs_status st = ocs_copy_elems(dst, di, src, si, n, a->err);
+    return st == OCS_OK ? OCS_OK : ocs_err_prefix(a->err, st, "%s: ", a->node->op_type);
 }
 
 ocs_status ocs_mv_output_copy(ocs_kernel_args *a, size_t i, const ocs_tensor *src, int rank,

@@ -18,6 +18,7 @@
  * other processes falls on both alike (the machine may be shared).
  */
 #include "bench.h"
+#include "ocs/tensor.h"
 
 #include <cblas.h>
 #include <pthread.h>
@@ -193,7 +194,7 @@ ocs_status ocs_bw_probe_new(size_t bytes, int threads, ocs_bw_probe **out, ocs_e
     pthread_cond_init(&p->done, NULL);
     p->started = 1;
     size_t alloc = (n * sizeof(float) + align - 1) / align * align;
-    p->buf = aligned_alloc(align, alloc);
+    p->buf = ocs_tensor_alloc_data(alloc);   /* the pages tensors get (huge where available) */
     p->workers = calloc((size_t)threads, sizeof *p->workers);
     if (!p->buf || !p->workers) {
         ocs_bw_probe_free(p);

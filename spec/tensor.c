@@ -6,7 +6,10 @@
  * undefined: a float is range-checked before it becomes an integer, and an
  * integer is narrowed by masking and explicit sign extension.
  */
+#define _DEFAULT_SOURCE 1 /* madvise(MADV_HUGEPAGE) */
 #include "ocs/tensor.h"
+
+#include <sys/mman.h>
 
 #include <float.h>
 #include <math.h>
@@ -56,6 +59,23 @@ static void free_strings(ocs_string *s, size_t n)
         free(s[i].data);
 }
 
+#define OCS_HUGE_PAGE ((size_t)2 << 20)
+#define OCS_HUGE_MIN ((size_t)4 << 20)
+void *ocs_tensor_alloc_data(size_t nbytes)
+{
+    if (nbytes < OCS_HUGE_MIN || nbytes > SIZE_MAX - OCS_HUGE_PAGE)
+        return calloc(nbytes ? nbytes : 1, 1);
+    const size_t len = (nbytes + OCS_HUGE_PAGE - 1) / OCS_HUGE_PAGE * OCS_HUGE_PAGE;
+    void *p = aligned_alloc(OCS_HUGE_PAGE, len);
+    if (!p)
+        return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, len, MADV_HUGEPAGE);   /* a hint: without huge pages the block still works */
+#endif
+    memset(p, 0, nbytes);
+    return p;
+}
+
 static ocs_status alloc_tensor(ocs_dtype t, int rank, const int64_t *dims, int fill_strings,
                                ocs_tensor **out, ocs_err *err)
 {
@@ -75,7 +95,7 @@ static ocs_status alloc_tensor(ocs_dtype t, int rank, const int64_t *dims, int f
     ocs_tensor *x = calloc(1, sizeof *x);
     if (!x)
         return ocs_fail(err, OCS_ERR_NOMEM, "out of memory allocating a tensor");
-    x->data = calloc(nbytes ? nbytes : 1, 1);
+    x->data = ocs_tensor_alloc_data(nbytes);
     if (!x->data) {
         free(x);
         return ocs_fail(err, OCS_ERR_NOMEM, "out of memory allocating %zu bytes for %s tensor",

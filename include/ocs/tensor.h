@@ -118,6 +118,17 @@ unsigned ocs_double_to_minifloat(ocs_dtype t, double d, int saturate);
 /* numel = product of dims, checked for negative dims and overflow of size_t. */
 ocs_status ocs_shape_numel(int rank, const int64_t *dims, size_t *numel, ocs_err *err);
 
+/*
+ * Zeroed memory for nbytes of tensor data, released with free().  Blocks of
+ * 4 MiB and more start on a 2 MiB boundary and are marked for transparent
+ * huge pages where the system has them (Linux madvise), so that scattered
+ * reads into them, such as a paged KV cache read through its block table,
+ * miss the TLB far less.  Every tensor's data comes from here, and so does
+ * the buffer `ocs bench` measures memory bandwidth on, so that its ceiling
+ * sees the same kind of pages as the operators.  NULL when out of memory.
+ */
+void *ocs_tensor_alloc_data(size_t nbytes);
+
 /* New tensor of zeros (empty strings).  *out is owned by the caller. */
 ocs_status ocs_tensor_new(ocs_dtype t, int rank, const int64_t *dims,
                           ocs_tensor **out, ocs_err *err);

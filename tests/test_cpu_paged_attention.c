@@ -813,16 +813,19 @@ static void test_kernels(void **state)
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
     const int avx2 = __builtin_cpu_supports("avx2"), fma = __builtin_cpu_supports("fma");
+    const int avx512f = __builtin_cpu_supports("avx512f");
 #else
-    const int avx2 = 0, fma = 0;
+    const int avx2 = 0, fma = 0, avx512f = 0;
 #endif
-    const ocs_pa_kernels *tabs[2] = {ocs_pa_kernels_portable(), ocs_pa_kernels_select(avx2, fma)};
+    /* every table this processor can run (the last two are the same without AVX-512) */
+    const ocs_pa_kernels *tabs[3] = {ocs_pa_kernels_portable(), ocs_pa_kernels_select(avx2, fma, 0),
+                                     ocs_pa_kernels_select(avx2, fma, avx512f)};
     uint64_t s = 5;
     enum { MR = 23, MN = 70, MK = 131 };
     float *A = malloc(MR * MK * sizeof *A), *Bm = malloc(MK * MN * sizeof *Bm), *C = malloc(MR * MN * sizeof *C);
     float *want = malloc(MR * MN * sizeof *want), *alpha = malloc(MR * sizeof *alpha);
     const float **rows = malloc(MK * sizeof *rows);
-    for (int t = 0; t < 2; t++) {
+    for (int t = 0; t < 3; t++) {
         const ocs_pa_kernels *k = tabs[t];
         static const size_t Rs[] = {1, 2, 3, 4, 5, 6, 7, 13, 23}, Ns[] = {1, 3, 7, 8, 9, 16, 17, 40, 70},
                             Ks[] = {1, 2, 9, 64, 131};
@@ -877,23 +880,27 @@ static void test_kernels(void **state)
                 }
         /* decode kernels: H heads per slot */
         {
-            static const size_t Hs[] = {1, 3}, Rgs[] = {1, 4, 5, 9}, Nd[] = {1, 2, 7, 16}, Dd[] = {8, 20, 64};
+            static const size_t Hs[] = {1, 3}, Rgs[] = {1, 4, 5, 9}, Nd[] = {1, 2, 5, 7, 16, 17},
+                                Dd[] = {8, 20, 64, 100, 128};
             for (size_t hi = 0; hi < 2; hi++)
                 for (size_t ri = 0; ri < 4; ri++)
-                    for (size_t ni = 0; ni < 4; ni++)
-                        for (size_t di = 0; di < 3; di++) {
+                    for (size_t ni = 0; ni < 6; ni++)
+                        for (size_t di = 0; di < 5; di++) {
                             const size_t H = Hs[hi], Rg = Rgs[ri], N = Nd[ni], D = Dd[di], R = H * Rg, lds = 20;
                             float *Q = malloc(R * D * sizeof *Q), *slots = malloc(N * H * D * sizeof *slots);
                             float *S = malloc(R * lds * sizeof *S), *O = malloc(R * D * sizeof *O);
                             float *O0 = malloc(R * D * sizeof *O0), *al = malloc(R * sizeof *al);
-                            const float *sp[16];
+                            const float *sp[17];
+                            const char *pf[17];   /* rows to prefetch: some present, some not */
                             fill(Q, R * D, &s);
                             fill(slots, N * H * D, &s);
                             fill(O0, R * D, &s);
                             fill(al, R, &s);
-                            for (size_t j = 0; j < N; j++)
+                            for (size_t j = 0; j < N; j++) {
                                 sp[j] = slots + j * H * D;
-                            k->dec_qk(H, Rg, N, D, Q, sp, S, lds);
+                                pf[j] = j % 3 == 1 ? NULL : (const char *)(const void *)sp[N - 1 - j];
+                            }
+                            k->dec_qk(H, Rg, N, D, Q, sp, S, lds, pf, H * D * sizeof(float));
                             for (size_t r = 0; r < R; r++)
                                 for (size_t j = 0; j < N; j++) {
                                     double acc = 0.0;
@@ -903,7 +910,7 @@ static void test_kernels(void **state)
                                         fail_msg("%s dec_qk H%zu Rg%zu N%zu D%zu", k->name, H, Rg, N, D);
                                 }
                             memcpy(O, O0, R * D * sizeof *O);
-                            k->dec_pv(H, Rg, N, D, S, lds, sp, O, al);
+                            k->dec_pv(H, Rg, N, D, S, lds, sp, O, al, ri % 2 ? pf : NULL, H * D * sizeof(float));
                             for (size_t r = 0; r < R; r++)
                                 for (size_t c = 0; c < D; c++) {
                                     double acc = (double)al[r] * O0[r * D + c];

@@ -26,6 +26,26 @@
 
 /* ---- portable ------------------------------------------------------------------- */
 
+/*
+ * Slice g of H of the first bytes of rows pf[j0..j1): asks for its cache
+ * lines with the hint for the second-level cache (rows read once do not
+ * belong in the first).
+ */
+static inline void prefetch_slice(const char *const *pf, size_t j0, size_t j1, size_t bytes, size_t g, size_t H)
+{
+    if (!pf)
+        return;
+    const size_t lines = (bytes + 63) / 64, l0 = g * lines / H, l1 = (g + 1) * lines / H;
+    for (size_t j = j0; j < j1; j++) {
+        if (!pf[j])
+            continue;
+#if defined(__GNUC__)
+        for (size_t l = l0; l < l1; l++)
+            __builtin_prefetch(pf[j] + l * 64, 0, 2);
+#endif
+    }
+}
+
 static void gemm_c(size_t R, size_t N, size_t K, const float *A, size_t lda, const float *const *B, size_t boff,
                    float *C, size_t ldc, const float *alpha)
 {
@@ -60,18 +80,22 @@ static void dot_c(size_t R, size_t N, size_t D, const float *Q, size_t ldq, cons
 }
 
 static void dec_qk_c(size_t H, size_t Rg, size_t N, size_t D, const float *Q, const float *const *Ks, float *S,
-                     size_t lds)
+                     size_t lds, const char *const *pf, size_t pf_bytes)
 {
     for (size_t j = 0; j < N; j++)
-        for (size_t g = 0; g < H; g++)
+        for (size_t g = 0; g < H; g++) {
+            prefetch_slice(pf, j, j + 1, pf_bytes, g, H);
             dot_c(Rg, 1, D, Q + g * Rg * D, D, Ks + j, g * D, S + g * Rg * lds + j, lds);
+        }
 }
 
 static void dec_pv_c(size_t H, size_t Rg, size_t N, size_t D, const float *P, size_t lds, const float *const *Vs,
-                     float *O, const float *alpha)
+                     float *O, const float *alpha, const char *const *pf, size_t pf_bytes)
 {
-    for (size_t g = 0; g < H; g++)
+    for (size_t g = 0; g < H; g++) {
+        prefetch_slice(pf, 0, N, pf_bytes, g, H);
         gemm_c(Rg, D, N, P + g * Rg * lds, lds, Vs, g * D, O + g * Rg * D, D, alpha + g * Rg);
+    }
 }
 
 static void pack_t_c(size_t N, size_t D, const float *const *Kr, float *Kp, size_t ldk)
@@ -348,24 +372,30 @@ AVX2_FN static void dot_avx2(size_t R, size_t N, size_t D, const float *Q, size_
 }
 
 AVX2_FN static void dec_qk_avx2(size_t H, size_t Rg, size_t N, size_t D, const float *Q, const float *const *Ks,
-                                float *S, size_t lds)
+                                float *S, size_t lds, const char *const *pf, size_t pf_bytes)
 {
     size_t j = 0;
     for (; j + 2 <= N; j += 2)
-        for (size_t g = 0; g < H; g++)
+        for (size_t g = 0; g < H; g++) {
+            prefetch_slice(pf, j, j + 2, pf_bytes, g, H);
             dot_keys(2, Rg, D, Q + g * Rg * D, D, Ks, g * D, j, S + g * Rg * lds, lds);
+        }
     if (j < N)
-        for (size_t g = 0; g < H; g++)
+        for (size_t g = 0; g < H; g++) {
+            prefetch_slice(pf, j, j + 1, pf_bytes, g, H);
             dot_keys(1, Rg, D, Q + g * Rg * D, D, Ks, g * D, j, S + g * Rg * lds, lds);
+        }
 }
 
 /* Groups of 8 slots, every head per group: each group's slots are read front to back. */
 AVX2_FN static void dec_pv_avx2(size_t H, size_t Rg, size_t N, size_t D, const float *P, size_t lds,
-                                const float *const *Vs, float *O, const float *alpha)
+                                const float *const *Vs, float *O, const float *alpha, const char *const *pf,
+                                size_t pf_bytes)
 {
     for (size_t j = 0; j < N; j += 8) {
         const size_t n = N - j < 8 ? N - j : 8;
         for (size_t g = 0; g < H; g++) {
+            prefetch_slice(pf, j, j + n, pf_bytes, g, H);
             float *o = O + g * Rg * D;
             const float *p = P + g * Rg * lds + j;
             if (j == 0) {
@@ -552,18 +582,231 @@ static const ocs_pa_kernels avx2 = {
     .f2h = f2h_avx2,
     .f2b = f2b_avx2,
 };
+/* ---- AVX-512 decode ------------------------------------------------------------- */
+
+/*
+ * The decode kernels again, on 512-bit registers.  Decode streams every key
+ * and value row from memory once; a core keeps only as many of those reads
+ * in flight as its reorder window holds instructions, so the fewer
+ * instructions per byte, the more of the memory latency is covered.  Here a
+ * key row is dotted with up to 4 query rows 4 keys at a time (8
+ * instructions per 64 bytes of keys, against 14 for the AVX2 tile), and the
+ * value tile keeps a 4-row by 64-column block of the output in registers
+ * over all the tile's keys, broadcasting P from memory.
+ */
+#define PA_PVG 8   /* value slots per pass over the heads: each pass reads 8 slots front to back */
+#define AVX512_FN __attribute__((target("avx512f,avx2,fma,f16c")))
+#define AVX512_INLINE static inline __attribute__((always_inline, target("avx512f,avx2,fma,f16c")))
+
+/* The 16 lanes of v added pairwise to 8. */
+AVX512_INLINE __m256 fold512(__m512 v)
+{
+    return _mm256_add_ps(_mm512_castps512_ps256(v),
+                         _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+}
+
+/* mr query rows (1..4) against nk keys (1..4) from key index j: S[r*lds + j + i] = Q_r . K_{j+i}. */
+AVX512_INLINE void dot_tile512(const int mr, const int nk, size_t D, const float *Q, size_t ldq,
+                               const float *const *Kr, size_t koff, size_t j, float *S, size_t lds)
+{
+    __m512 acc[4][4];
+    const float *k[4];
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) {
+        k[i] = Kr[j + (i < nk ? i : 0)] + koff;
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++)
+            acc[r][i] = _mm512_setzero_ps();
+    }
+    size_t d = 0;
+    __mmask16 m = 0xFFFF;
+    for (;;) {
+        if (d + 16 > D) {
+            if (d >= D)
+                break;
+            m = (__mmask16)((1u << (D - d)) - 1);
+        }
+        __m512 kv[4];
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++)
+            if (i < nk)
+                kv[i] = _mm512_maskz_loadu_ps(m, k[i] + d);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++)
+            if (r < mr) {
+                const __m512 q = _mm512_maskz_loadu_ps(m, Q + (size_t)r * ldq + d);
+#pragma GCC unroll 4
+                for (int i = 0; i < 4; i++)
+                    if (i < nk)
+                        acc[r][i] = _mm512_fmadd_ps(q, kv[i], acc[r][i]);
+            }
+        d += 16;
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++)
+        if (r < mr) {
+            float out[4];
+            _mm_storeu_ps(out, hsum4(fold512(acc[r][0]), fold512(acc[r][1]), fold512(acc[r][2]), fold512(acc[r][3])));
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; i++)
+                if (i < nk)
+                    S[(size_t)r * lds + j + (size_t)i] = out[i];
+        }
+}
+
+/* Every row block of 4 (then the remainder) against nk keys from j. */
+AVX512_INLINE void dot_keys512(const int nk, size_t R, size_t D, const float *Q, size_t ldq, const float *const *Kr,
+                               size_t koff, size_t j, float *S, size_t lds)
+{
+    size_t r = 0;
+    for (; r + 4 <= R; r += 4)
+        dot_tile512(4, nk, D, Q + r * ldq, ldq, Kr, koff, j, S + r * lds, lds);
+    switch (R - r) {
+    case 3: dot_tile512(3, nk, D, Q + r * ldq, ldq, Kr, koff, j, S + r * lds, lds); break;
+    case 2: dot_tile512(2, nk, D, Q + r * ldq, ldq, Kr, koff, j, S + r * lds, lds); break;
+    case 1: dot_tile512(1, nk, D, Q + r * ldq, ldq, Kr, koff, j, S + r * lds, lds); break;
+    default: break;
+    }
+}
+
+AVX512_FN static void dec_qk_avx512(size_t H, size_t Rg, size_t N, size_t D, const float *Q,
+                                    const float *const *Ks, float *S, size_t lds, const char *const *pf,
+                                    size_t pf_bytes)
+{
+    size_t j = 0;
+    for (; j + 4 <= N; j += 4)
+        for (size_t g = 0; g < H; g++) {
+            prefetch_slice(pf, j, j + 4, pf_bytes, g, H);
+            dot_keys512(4, Rg, D, Q + g * Rg * D, D, Ks, g * D, j, S + g * Rg * lds, lds);
+        }
+    if (j == N)
+        return;
+    for (size_t g = 0; g < H; g++) {
+        prefetch_slice(pf, j, N, pf_bytes, g, H);
+        const float *q = Q + g * Rg * D;
+        float *s = S + g * Rg * lds;
+        switch (N - j) {
+        case 3: dot_keys512(3, Rg, D, q, D, Ks, g * D, j, s, lds); break;
+        case 2: dot_keys512(2, Rg, D, q, D, Ks, g * D, j, s, lds); break;
+        default: dot_keys512(1, Rg, D, q, D, Ks, g * D, j, s, lds); break;
+        }
+    }
+}
+
+/*
+ * O[r*ldo + c] = alpha[r] * O[..] + sum_{j<N} P[r*lds + j] * V[j][voff + c] for mr rows (1..4) and nc
+ * vectors of 16 columns (1..4), the last under mask `last`.
+ */
+AVX512_INLINE void pv_tile512(const int mr, const int nc, __mmask16 last, size_t N, const float *P, size_t lds,
+                              const float *const *V, size_t voff, float *O, size_t ldo, const float *alpha)
+{
+    __m512 acc[4][4];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++)
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++)
+            acc[r][c] = _mm512_setzero_ps();
+    for (size_t j = 0; j < N; j++) {
+        const float *v = V[j] + voff;
+        __m512 vv[4];
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++)
+            if (c < nc)
+                vv[c] = c == nc - 1 ? _mm512_maskz_loadu_ps(last, v + 16 * c) : _mm512_loadu_ps(v + 16 * c);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++)
+            if (r < mr) {
+                const __m512 p = _mm512_set1_ps(P[(size_t)r * lds + j]);
+#pragma GCC unroll 4
+                for (int c = 0; c < 4; c++)
+                    if (c < nc)
+                        acc[r][c] = _mm512_fmadd_ps(p, vv[c], acc[r][c]);
+            }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++)
+        if (r < mr) {
+            const __m512 a = _mm512_set1_ps(alpha[r]);
+            float *o = O + (size_t)r * ldo;
+#pragma GCC unroll 4
+            for (int c = 0; c < 4; c++)
+                if (c < nc) {
+                    const __mmask16 mk = c == nc - 1 ? last : (__mmask16)0xFFFF;
+                    const __m512 x = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(mk, o + 16 * c), acc[r][c]);
+                    _mm512_mask_storeu_ps(o + 16 * c, mk, x);
+                }
+        }
+}
+
+/* All columns of mr rows: blocks of 64, then one block of the remaining 1..63. */
+AVX512_INLINE void pv_rows512(const int mr, size_t N, size_t D, const float *P, size_t lds, const float *const *V,
+                              size_t voff, float *O, size_t ldo, const float *alpha)
+{
+    size_t c = 0;
+    for (; c + 64 <= D; c += 64)
+        pv_tile512(mr, 4, 0xFFFF, N, P, lds, V, voff + c, O + c, ldo, alpha);
+    if (c == D)
+        return;
+    const size_t rest = D - c, nv = (rest + 15) / 16;
+    const __mmask16 last = (__mmask16)(rest % 16 ? (1u << (rest % 16)) - 1 : 0xFFFF);
+    switch (nv) {
+    case 3: pv_tile512(mr, 3, last, N, P, lds, V, voff + c, O + c, ldo, alpha); break;
+    case 2: pv_tile512(mr, 2, last, N, P, lds, V, voff + c, O + c, ldo, alpha); break;
+    default: pv_tile512(mr, 1, last, N, P, lds, V, voff + c, O + c, ldo, alpha); break;
+    }
+}
+
+AVX512_FN static void dec_pv_avx512(size_t H, size_t Rg, size_t N, size_t D, const float *P, size_t lds,
+                                    const float *const *Vs, float *O, const float *alpha, const char *const *pf,
+                                    size_t pf_bytes)
+{
+    static const float ones[4] = {1.0f, 1.0f, 1.0f, 1.0f};
+    for (size_t j = 0; j < N; j += PA_PVG) {
+        const size_t n = N - j < PA_PVG ? N - j : PA_PVG;
+        for (size_t g = 0; g < H; g++) {
+            prefetch_slice(pf, j, j + n, pf_bytes, g, H);
+            const float *p = P + g * Rg * lds + j, *al = alpha + g * Rg;
+            float *o = O + g * Rg * D;
+            size_t r = 0;
+            for (; r + 4 <= Rg; r += 4)
+                pv_rows512(4, n, D, p + r * lds, lds, Vs + j, g * D, o + r * D, D, j ? ones : al + r);
+            switch (Rg - r) {
+            case 3: pv_rows512(3, n, D, p + r * lds, lds, Vs + j, g * D, o + r * D, D, j ? ones : al + r); break;
+            case 2: pv_rows512(2, n, D, p + r * lds, lds, Vs + j, g * D, o + r * D, D, j ? ones : al + r); break;
+            case 1: pv_rows512(1, n, D, p + r * lds, lds, Vs + j, g * D, o + r * D, D, j ? ones : al + r); break;
+            default: break;
+            }
+        }
+    }
+}
+
+static const ocs_pa_kernels avx512 = {
+    .name = "avx512",
+    .gemm = gemm_avx2,
+    .dot = dot_avx2,
+    .dec_qk = dec_qk_avx512,
+    .dec_pv = dec_pv_avx512,
+    .pack_t = pack_t_avx2,
+    .max = max_avx2,
+    .exp_sum = exp_sum_avx2,
+    .h2f = h2f_avx2,
+    .b2f = b2f_avx2,
+    .f2h = f2h_avx2,
+    .f2b = f2b_avx2,
+};
 #endif /* PA_X86 */
 
-const ocs_pa_kernels *ocs_pa_kernels_select(int has_avx2, int has_fma)
+const ocs_pa_kernels *ocs_pa_kernels_select(int has_avx2, int has_fma, int has_avx512f)
 {
 #ifdef PA_X86
     unsigned a, b, c, d;
     const int f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
     if (has_avx2 && has_fma && f16c)
-        return &avx2;
+        return has_avx512f ? &avx512 : &avx2;
 #else
     (void)has_avx2;
     (void)has_fma;
+    (void)has_avx512f;
 #endif
     return &portable;
 }

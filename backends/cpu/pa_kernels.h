@@ -5,9 +5,10 @@
  * rows with key rows, the transposed packing of a key tile, the softmax
  * exponentials, and float16/bfloat16 conversions.
  *
- * Two implementations sit behind one table: AVX2/FMA/F16C (compiled with
- * target attributes, chosen at run time) and portable C.  Both compute in
- * float32; they differ only in rounding order.
+ * Three implementations sit behind one table: portable C, AVX2/FMA/F16C,
+ * and the same with AVX-512 decode kernels (the last two compiled with
+ * target attributes and chosen at run time).  All compute in float32; they
+ * differ only in rounding order.
  */
 #ifndef OCS_CPU_PA_KERNELS_H
 #define OCS_CPU_PA_KERNELS_H
@@ -32,11 +33,15 @@ typedef struct ocs_pa_kernels {
      *   dec_qk: S[(g*Rg + r)*lds + j] = sum_d Q[(g*Rg + r)*D + d] * Ks[j][g*D + d]
      *   dec_pv: O[(g*Rg + r)*D + c] = alpha[g*Rg + r] * O[..] + sum_j P[(g*Rg + r)*lds + j] * Vs[j][g*D + c]
      * for g < H, r < Rg, j < N, c < D.
+     * While they compute, both ask for the first pf_bytes of the rows pf[j],
+     * j < N, to be brought into the cache (pf NULL, or pf[j] NULL: none), a
+     * slice per KV head, so that the requests for a later tile are spread over
+     * the work on this one instead of issued in a burst.
      */
     void (*dec_qk)(size_t H, size_t Rg, size_t N, size_t D, const float *Q, const float *const *Ks, float *S,
-                   size_t lds);
+                   size_t lds, const char *const *pf, size_t pf_bytes);
     void (*dec_pv)(size_t H, size_t Rg, size_t N, size_t D, const float *P, size_t lds, const float *const *Vs,
-                   float *O, const float *alpha);
+                   float *O, const float *alpha, const char *const *pf, size_t pf_bytes);
     /* Kp[d*ldk + j] = Kr[j][d] for j < N (N a multiple of 8), d < D. */
     void (*pack_t)(size_t N, size_t D, const float *const *Kr, float *Kp, size_t ldk);
     /* Largest of x[0..n), n >= 1. */
@@ -51,8 +56,9 @@ typedef struct ocs_pa_kernels {
 } ocs_pa_kernels;
 
 /* The AVX2 table when avx2 and fma are present (the caller's probe) and the
- * processor has F16C, else the portable one. */
-const ocs_pa_kernels *ocs_pa_kernels_select(int avx2, int fma);
+ * processor has F16C, the AVX-512 one when avx512f is present too, else the
+ * portable one. */
+const ocs_pa_kernels *ocs_pa_kernels_select(int avx2, int fma, int avx512f);
 /* The portable table (tests compare both). */
 const ocs_pa_kernels *ocs_pa_kernels_portable(void);
 

@@ -22,8 +22,10 @@
  *        - decode (a sequence with at most PA_DEC_NQ new tokens): one task
  *          covers every KV head of a range of positions, in tiles of PA_DG
  *          slots; the slots are read in address order (all heads of a slot
- *          are adjacent in the cache), and the slots PA_AHEAD tiles ahead
- *          are prefetched.  When the sequences are too few for the threads,
+ *          are adjacent in the cache).  The rows PA_PF_BYTES ahead are
+ *          asked for while a tile is computed, a slice per KV head, after
+ *          one load from each of their pages (a prefetch that misses the
+ *          TLB may be dropped).  When the sequences are too few for the threads,
  *          each context is split across tasks (split-KV) and the partial
  *          results (max, sum, accumulator per row) are merged;
  *        - prefill: one task per (sequence, KV head, PA_PF_ROWS query rows),
@@ -61,7 +63,8 @@
 #define PA_PF_ROWS 96     /* prefill: query rows (heads x tokens) per task */
 #define PA_DEC_NQ 4       /* sequences with at most this many new tokens take the decode path */
 #define PA_DG 16          /* decode: key positions per tile */
-#define PA_AHEAD 4        /* decode: prefetch distance in tiles */
+#define PA_PF_BYTES ((size_t)128 << 10)  /* decode: key and value bytes asked for ahead of use */
+#define PA_PF_TILES 16    /* decode: at most this many tiles ahead */
 #define PA_DOT_ROWS 8     /* at most this many rows per KV head: dot products instead of the GEMM */
 #define PA_MIN_CHUNK 256  /* fewest positions per split-KV task */
 #define PA_COPY_CHUNK ((size_t)1 << 20)
@@ -362,22 +365,31 @@ static void resolve(const pa_job *J, int64_t b, int64_t j0, size_t n, const char
 }
 
 /*
- * Asks for the bytes [off, off + len) of n key rows and n value rows: with
- * touch, one load per row end first (a software prefetch that misses the TLB
- * may be dropped, a load is not: decode reads each page once, so the rows
- * ahead are pages the TLB has not seen), then a prefetch per line.
+ * One load from each page that rows [0, n) of len bytes touch and that the
+ * previous row did not (a prefetch that misses the TLB may be dropped, a
+ * load is not; decode reads each page once, so the pages ahead are ones the
+ * TLB has not seen).
  */
-static void prefetch_rows(const char *const *kraw, const char *const *vraw, size_t n, size_t off, size_t len,
-                          int touch)
+static void touch_pages(const char *const *rows, size_t n, size_t len)
 {
     volatile char sink = 0;
-    for (size_t i = 0; i < n && touch; i++) {
-        sink = *(const volatile char *)(kraw[i] + off);
-        sink = *(const volatile char *)(vraw[i] + off);
-        sink = *(const volatile char *)(kraw[i] + off + len - 1);
-        sink = *(const volatile char *)(vraw[i] + off + len - 1);
+    uintptr_t last = UINTPTR_MAX;
+    for (size_t i = 0; i < n; i++) {
+        if (!rows[i])
+            continue;
+        const uintptr_t first = (uintptr_t)rows[i] >> 12, end = ((uintptr_t)rows[i] + len - 1) >> 12;
+        for (uintptr_t p = first; p <= end; p++)
+            if (p != last) {
+                sink = *(const volatile char *)(p == first ? rows[i] : (const char *)(p << 12));
+                last = p;
+            }
     }
     (void)sink;
+}
+
+/* Asks for the bytes [off, off + len) of n key rows and n value rows, a prefetch per line. */
+static void prefetch_rows(const char *const *kraw, const char *const *vraw, size_t n, size_t off, size_t len)
+{
 #if defined(__GNUC__)
     for (size_t i = 0; i < n; i++) {
         const char *k = kraw[i] + off, *v = vraw[i] + off;
@@ -388,6 +400,8 @@ static void prefetch_rows(const char *const *kraw, const char *const *vraw, size
         __builtin_prefetch(k + len - 1, 0, 2);
         __builtin_prefetch(v + len - 1, 0, 2);
     }
+#else
+    (void)kraw, (void)vraw, (void)n, (void)off, (void)len;
 #endif
 }
 
@@ -399,7 +413,9 @@ static void prefetch_positions(const pa_job *J, int64_t b, int64_t lo, int64_t h
     while (lo < hi) {
         const size_t n = (size_t)(hi - lo < PA_DG ? hi - lo : PA_DG);
         resolve(J, b, lo, n, k, v);
-        prefetch_rows(k, v, n, 0, slot, 1);
+        touch_pages(k, n, slot);
+        touch_pages(v, n, slot);
+        prefetch_rows(k, v, n, 0, slot);
         lo += (int64_t)n;
     }
 }
@@ -499,35 +515,23 @@ static void prefill_tile(const pa_job *J, pa_ws *w, size_t R, const float *Q, fl
 /*
  * Decode: one tile of n <= PA_DG key positions for every KV head; rows of
  * head g are [g*Rg, (g+1)*Rg), at positions past + (r % Rg) / G.  The slots
- * are read in address order (all heads of a slot are adjacent); the
- * positions [pf_lo, pf_hi) of a later tile are prefetched in slices between
- * the heads' kernels.
+ * are read in address order (all heads of a slot are adjacent); the kernels
+ * spread the prefetches of the rows kpf/vpf of a later tile over their work.
  */
-static void decode_tile(const pa_job *J, pa_ws *w, size_t Rg, int64_t b, int64_t j0, size_t n, int64_t pf_lo,
-                        int64_t pf_hi)
+static void decode_tile(const pa_job *J, pa_ws *w, size_t Rg, int64_t b, int64_t j0, size_t n,
+                        const char *const *kpf, const char *const *vpf)
 {
     const pa *c = J->c;
     const ocs_pa_kernels *k = J->k;
     const int64_t past = c->past[b];
-    const size_t D = (size_t)c->D, Hkv = (size_t)c->Hkv, width = Hkv * D;
-    const int64_t per = pf_hi > pf_lo ? (pf_hi - pf_lo + 1) / 2 : 0;
-    int64_t next = pf_lo;
-#define PA_PREFETCH_STEP()                                                              \
-    do {                                                                                \
-        const int64_t e = next + per < pf_hi ? next + per : pf_hi;                      \
-        prefetch_positions(J, b, next, e);                                              \
-        next = e;                                                                       \
-    } while (0)
+    const size_t D = (size_t)c->D, Hkv = (size_t)c->Hkv, width = Hkv * D, slot = width * c->es;
     resolve(J, b, j0, n, w->kraw, w->vraw);
-    PA_PREFETCH_STEP();
     float_rows(J, w->kraw, n, 0, width, 0, w->Kc, width, w->kp);
-    k->dec_qk(Hkv, Rg, n, D, w->Q, w->kp, w->S, PA_LD);
+    k->dec_qk(Hkv, Rg, n, D, w->Q, w->kp, w->S, PA_LD, kpf, slot);
     for (size_t g = 0; g < Hkv; g++)
         softmax_rows(J, w->S + g * Rg * PA_LD, Rg, n, past, j0, w->m + g * Rg, w->l + g * Rg, w->alpha + g * Rg);
-    PA_PREFETCH_STEP();
     float_rows(J, w->vraw, n, 0, width, 0, w->Vc, width, w->vp);
-    k->dec_pv(Hkv, Rg, n, D, w->S, PA_LD, w->vp, w->O, w->alpha);
-#undef PA_PREFETCH_STEP
+    k->dec_pv(Hkv, Rg, n, D, w->S, PA_LD, w->vp, w->O, w->alpha, vpf, slot);
 }
 
 /* Query row of token t, head h, at position pos: rotated when asked, as float, times the scale. */
@@ -583,14 +587,21 @@ static void decode_task(const pa_job *J, pa_ws *w, const pa_task *tk)
             for (int64_t hl = 0; hl < G; hl++)
                 load_query(J, w, t0 + i, g * G + hl, past + i, w->Q + (((size_t)(g * nq + i)) * G + hl) * D);
     init_rows(w, rows, D);
-    /* tiles of PA_DG positions; the tile PA_AHEAD tiles later is prefetched during each */
-    const int64_t ahead = (int64_t)PA_AHEAD * PA_DG;
+    /* tiles of PA_DG positions; the rows PA_PF_BYTES ahead are asked for during each */
+    const size_t slot = (size_t)c->Hkv * D * c->es;
+    int64_t ahead = (int64_t)(PA_PF_BYTES / (2 * PA_DG * slot));
+    ahead = (ahead < 1 ? 1 : ahead > PA_PF_TILES ? PA_PF_TILES : ahead) * PA_DG;
     prefetch_positions(J, b, tk->k0, tk->k0 + ahead < tk->k1 ? tk->k0 + ahead : tk->k1);
     for (int64_t j0 = tk->k0; j0 < tk->k1; j0 += PA_DG) {
         const size_t n = (size_t)(tk->k1 - j0 < PA_DG ? tk->k1 - j0 : PA_DG);
-        const int64_t lo = j0 + ahead < tk->k1 ? j0 + ahead : tk->k1;
-        const int64_t hi = lo + PA_DG < tk->k1 ? lo + PA_DG : tk->k1;
-        decode_tile(J, w, Rg, b, j0, n, lo, hi);
+        const int64_t lo = j0 + ahead;
+        const size_t npf = lo < tk->k1 ? (size_t)(tk->k1 - lo < PA_DG ? tk->k1 - lo : PA_DG) : 0;
+        resolve(J, b, lo, npf, w->kraw2, w->vraw2);
+        for (size_t i = npf; i < n; i++)
+            w->kraw2[i] = w->vraw2[i] = NULL;
+        touch_pages(w->kraw2, npf, slot);
+        touch_pages(w->vraw2, npf, slot);
+        decode_tile(J, w, Rg, b, j0, n, w->kraw2, w->vraw2);
     }
     if (tk->part >= 0) {
         float *p = J->partial + tk->part;
@@ -628,7 +639,7 @@ static void prefill_task(const pa_job *J, pa_ws *w, const pa_task *tk)
         const size_t nn = j1 < tk->k1 ? (size_t)(tk->k1 - j1 < PA_TK ? tk->k1 - j1 : PA_TK) : 0;
         if (nn > 0) {
             resolve(J, b, j1, nn, kn, vn);
-            prefetch_rows(kn, vn, nn, (size_t)g * hb, hb, 0);
+            prefetch_rows(kn, vn, nn, (size_t)g * hb, hb);
         }
         prefill_tile(J, w, R, w->Q, w->O, w->m, w->l, past + tk->q0, j0, n, g, kc, vc);
         t = kc, kc = kn, kn = t;
@@ -860,7 +871,7 @@ ocs_status ocs_cpu_pa_prepare(ocs_cpu *cpu, const ocs_node *n, void **state, ocs
     /* OCS_CPU_PORTABLE=1 forces the portable kernels (for comparisons) */
     const char *env = getenv("OCS_CPU_PORTABLE");
     const int portable = env && *env && strcmp(env, "0") != 0;
-    ps->k = portable ? ocs_pa_kernels_portable() : ocs_pa_kernels_select(cpu->avx2, cpu->fma);
+    ps->k = portable ? ocs_pa_kernels_portable() : ocs_pa_kernels_select(cpu->avx2, cpu->fma, cpu->avx512f);
     *state = ps;
     return OCS_OK;
 }

@@ -780,15 +780,142 @@ AVX512_FN static void dec_pv_avx512(size_t H, size_t Rg, size_t N, size_t D, con
     }
 }
 
+/*
+ * One register tile of C for the prefill GEMM: mr rows (1..12) by nv
+ * vectors of 16 columns (1 or 2), the last under mask `last`; per k, the
+ * nv B vectors are loaded once and each row's A element is broadcast
+ * against them (24 accumulators at full size).
+ */
+AVX512_INLINE void gemm_tile512(const int mr, const int nv, __mmask16 last, size_t K, const float *A, size_t lda,
+                                const float *const *B, size_t c0, float *C, size_t ldc, const float *alpha)
+{
+    __m512 acc[12][2];
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; i++) {
+        acc[i][0] = _mm512_setzero_ps();
+        acc[i][1] = _mm512_setzero_ps();
+    }
+    const __mmask16 m0 = nv == 1 ? last : (__mmask16)0xFFFF;
+    for (size_t k = 0; k < K; k++) {
+        const float *b = B[k] + c0;
+        const __m512 b0 = _mm512_maskz_loadu_ps(m0, b);
+        const __m512 b1 = nv == 2 ? _mm512_maskz_loadu_ps(last, b + 16) : _mm512_setzero_ps();
+#pragma GCC unroll 12
+        for (int i = 0; i < 12; i++)
+            if (i < mr) {
+                const __m512 a = _mm512_set1_ps(A[(size_t)i * lda + k]);
+                acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
+                if (nv == 2)
+                    acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
+            }
+    }
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; i++)
+        if (i < mr) {
+            float *c = C + (size_t)i * ldc;
+            if (alpha) {
+                const __m512 s = _mm512_set1_ps(alpha[i]);
+                acc[i][0] = _mm512_fmadd_ps(s, _mm512_maskz_loadu_ps(m0, c), acc[i][0]);
+                if (nv == 2)
+                    acc[i][1] = _mm512_fmadd_ps(s, _mm512_maskz_loadu_ps(last, c + 16), acc[i][1]);
+            }
+            _mm512_mask_storeu_ps(c, m0, acc[i][0]);
+            if (nv == 2)
+                _mm512_mask_storeu_ps(c + 16, last, acc[i][1]);
+        }
+}
+
+/* All rows of one column strip: 12-row tiles, then the remainder. */
+AVX512_INLINE void gemm_strip512(const int nv, __mmask16 last, size_t R, size_t K, const float *A, size_t lda,
+                                 const float *const *B, size_t c0, float *C, size_t ldc, const float *alpha)
+{
+    size_t r = 0;
+    for (; r + 12 <= R; r += 12)
+        gemm_tile512(12, nv, last, K, A + r * lda, lda, B, c0, C + r * ldc, ldc, alpha ? alpha + r : NULL);
+    const float *a = A + r * lda, *al = alpha ? alpha + r : NULL;
+    float *c = C + r * ldc;
+    switch (R - r) {
+    case 11: gemm_tile512(11, nv, last, K, a, lda, B, c0, c, ldc, al); break;
+    case 10: gemm_tile512(10, nv, last, K, a, lda, B, c0, c, ldc, al); break;
+    case 9: gemm_tile512(9, nv, last, K, a, lda, B, c0, c, ldc, al); break;
+    case 8: gemm_tile512(8, nv, last, K, a, lda, B, c0, c, ldc, al); break;
+    case 7: gemm_tile512(7, nv, last, K, a, lda, B, c0, c, ldc, al); break;
+    case 6: gemm_tile512(6, nv, last, K, a, lda, B, c0, c, ldc, al); break;
+    case 5: gemm_tile512(5, nv, last, K, a, lda, B, c0, c, ldc, al); break;
+    case 4: gemm_tile512(4, nv, last, K, a, lda, B, c0, c, ldc, al); break;
+    case 3: gemm_tile512(3, nv, last, K, a, lda, B, c0, c, ldc, al); break;
+    case 2: gemm_tile512(2, nv, last, K, a, lda, B, c0, c, ldc, al); break;
+    case 1: gemm_tile512(1, nv, last, K, a, lda, B, c0, c, ldc, al); break;
+    default: break;
+    }
+}
+
+AVX512_FN static void gemm_avx512(size_t R, size_t N, size_t K, const float *A, size_t lda, const float *const *B,
+                                  size_t boff, float *C, size_t ldc, const float *alpha)
+{
+    size_t c = 0;
+    for (; c + 32 <= N; c += 32)
+        gemm_strip512(2, 0xFFFF, R, K, A, lda, B, boff + c, C + c, ldc, alpha);
+    const size_t rest = N - c;
+    if (rest > 16)
+        gemm_strip512(2, (__mmask16)((1u << (rest - 16)) - 1), R, K, A, lda, B, boff + c, C + c, ldc, alpha);
+    else if (rest > 0)
+        gemm_strip512(1, (__mmask16)(rest == 16 ? 0xFFFF : (1u << rest) - 1), R, K, A, lda, B, boff + c, C + c,
+                      ldc, alpha);
+}
+
+/* exp256 on 16 lanes (the same steps, so the same values lane by lane). */
+AVX512_INLINE __m512 exp512(__m512 x)
+{
+    const __mmask16 live = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.0f), _CMP_GE_OQ);
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), _mm512_set1_ps(0.5f)),
+                                    _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    x = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    x = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), x);
+    __m512 y = _mm512_set1_ps(1.9875691500e-4f);
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.3981999507e-3f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(8.3334519073e-3f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(4.1665795894e-2f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.6666665459e-1f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(5.0000001201e-1f));
+    y = _mm512_fmadd_ps(y, _mm512_mul_ps(x, x), _mm512_add_ps(x, _mm512_set1_ps(1.0f)));
+    const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+    return _mm512_maskz_mul_ps(live, y, _mm512_castsi512_ps(e));
+}
+
+AVX512_FN static float exp_sum_avx512(float *x, size_t n, float m)
+{
+    const __m512 mv = _mm512_set1_ps(m);
+    __m512 acc = _mm512_setzero_ps();
+    for (size_t i = 0; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        const __m512 e = _mm512_maskz_mov_ps(k, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), mv)));
+        _mm512_mask_storeu_ps(x + i, k, e);
+        acc = _mm512_add_ps(acc, e);
+    }
+    return _mm512_reduce_add_ps(acc);
+}
+
+AVX512_FN static float max_avx512(const float *x, size_t n)
+{
+    __m512 v = _mm512_set1_ps(x[0]);
+    for (size_t i = 0; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        v = _mm512_mask_max_ps(v, k, v, _mm512_maskz_loadu_ps(k, x + i));
+    }
+    return _mm512_reduce_max_ps(v);
+}
+
 static const ocs_pa_kernels avx512 = {
     .name = "avx512",
-    .gemm = gemm_avx2,
+    .gemm = gemm_avx512,
     .dot = dot_avx2,
     .dec_qk = dec_qk_avx512,
     .dec_pv = dec_pv_avx512,
     .pack_t = pack_t_avx2,
-    .max = max_avx2,
-    .exp_sum = exp_sum_avx2,
+    .max = max_avx512,
+    .exp_sum = exp_sum_avx512,
     .h2f = h2f_avx2,
     .b2f = b2f_avx2,
     .f2h = f2h_avx2,

@@ -60,7 +60,7 @@
 #define PA_TK 64          /* prefill: key positions per tile */
 #define PA_LD 80          /* row stride of the score and packed-key tiles: PA_TK padded to an odd
                              number of cache lines, so that rows do not share L1 sets */
-#define PA_PF_ROWS 96     /* prefill: query rows (heads x tokens) per task */
+#define PA_PF_ROWS 192     /* prefill: query rows (heads x tokens) per task */
 #define PA_DEC_NQ 4       /* sequences with at most this many new tokens take the decode path */
 #define PA_DG 16          /* decode: key positions per tile */
 #define PA_PF_BYTES ((size_t)128 << 10)  /* decode: key and value bytes asked for ahead of use */
@@ -494,6 +494,22 @@ static void prefill_tile(const pa_job *J, pa_ws *w, size_t R, const float *Q, fl
     const pa *c = J->c;
     const ocs_pa_kernels *k = J->k;
     const size_t D = (size_t)c->D, goff = (size_t)g * D * c->es;
+    /* only the rows that see a key of the tile: the causal mask hides it from the tokens before j0,
+     * the window from those more than W - 1 past its end (a hidden row would keep O, m and l) */
+    const int64_t G = c->G, rows = (int64_t)R;
+    int64_t r0 = (j0 - p0) * G, r1 = rows;
+    if (c->W >= 1)
+        r1 = (j0 + (int64_t)n + c->W - 1 - p0) * G;
+    r0 = r0 < 0 ? 0 : r0;
+    r1 = r1 > rows ? rows : r1;
+    if (r0 >= r1)
+        return;
+    Q += (size_t)r0 * D;
+    O += (size_t)r0 * D;
+    m += r0;
+    l += r0;
+    p0 += r0 / G;
+    R = (size_t)(r1 - r0);
     /* keys: converted when not float (then packed below); values: copied to a padded tile, since
      * every value line serves all R rows and cache rows 4 KiB apart would share one L1 set */
     float_rows(J, kraw, n, goff, D, 0, w->Kc, D, w->kp);

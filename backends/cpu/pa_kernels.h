@@ -6,8 +6,8 @@
  * exponentials, and float16/bfloat16 conversions.
  *
  * Three implementations sit behind one table: portable C, AVX2/FMA/F16C,
- * and the same with AVX-512 decode kernels (the last two compiled with
- * target attributes and chosen at run time).  All compute in float32; they
+ * and the same with AVX-512 GEMM, decode, max and exp kernels (the last two
+ * compiled with target attributes and chosen at run time).  All compute in float32; they
  * differ only in rounding order.
  */
 #ifndef OCS_CPU_PA_KERNELS_H

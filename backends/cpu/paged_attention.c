@@ -884,10 +884,12 @@ ocs_status ocs_cpu_pa_prepare(ocs_cpu *cpu, const ocs_node *n, void **state, ocs
         ocs_cpu_pa_release(ps);
         return ocs_fail(err, OCS_ERR_NOMEM, "PagedAttention: out of memory");
     }
-    /* OCS_CPU_PORTABLE=1 forces the portable kernels (for comparisons) */
-    const char *env = getenv("OCS_CPU_PORTABLE");
-    const int portable = env && *env && strcmp(env, "0") != 0;
-    ps->k = portable ? ocs_pa_kernels_portable() : ocs_pa_kernels_select(cpu->avx2, cpu->fma, cpu->avx512f);
+    /* OCS_CPU_ISA=c|avx2 caps the kernels' instruction set, as for MoE (for testing and comparisons) */
+    const char *cap = getenv("OCS_CPU_ISA");
+    if (cap && !strcmp(cap, "c"))
+        ps->k = ocs_pa_kernels_portable();
+    else
+        ps->k = ocs_pa_kernels_select(cpu->avx2, cpu->fma, cap && !strcmp(cap, "avx2") ? 0 : cpu->avx512f);
     *state = ps;
     return OCS_OK;
 }

@@ -305,12 +305,23 @@ ocs_status ocs_gemm_probe_new(int n, int threads, ocs_gemm_probe **out, ocs_err 
     return OCS_OK;
 }
 
+/*
+ * OpenBLAS's pthread build keeps its worker threads spinning (sched_yield)
+ * for about 0.1 s after each call before they sleep: right after a probe
+ * pass they would take cores from the run being measured.  Where the
+ * library has it, its shutdown entry point stops them at once; the next
+ * call starts them again.
+ */
+extern int blas_thread_shutdown_(void) __attribute__((weak));
+
 double ocs_gemm_probe_pass(ocs_gemm_probe *g)
 {
     const int n = g->n;
     double t0 = ocs_bench_now();
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, g->a, n, g->b, n, 0.0f, g->c, n);
     double t = ocs_bench_now() - t0;
+    if (blas_thread_shutdown_)
+        blas_thread_shutdown_();
     return t > 0 ? 2.0 * (double)n * (double)n * (double)n / t * 1e-9 : 0;
 }
 

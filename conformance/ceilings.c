@@ -257,6 +257,22 @@ int ocs_bw_probe_avx2(const ocs_bw_probe *p)
     return p->avx2;
 }
 
+/*
+ * OpenBLAS's pthread build keeps its worker threads spinning (sched_yield)
+ * for about 0.1 s after each call, and after openblas_set_num_threads
+ * starts them, before they sleep (measured: 0.1 s of CPU while the caller
+ * sleeps 0.3 s): they would take cores from the run being measured.  Where
+ * the library has it, its shutdown entry point stops them at once; the
+ * next call starts them again.
+ */
+extern int blas_thread_shutdown_(void) __attribute__((weak));
+
+static void blas_quiet(void)
+{
+    if (blas_thread_shutdown_)
+        blas_thread_shutdown_();
+}
+
 /* ---- sgemm ------------------------------------------------------------------------ */
 
 struct ocs_gemm_probe {
@@ -305,23 +321,13 @@ ocs_status ocs_gemm_probe_new(int n, int threads, ocs_gemm_probe **out, ocs_err 
     return OCS_OK;
 }
 
-/*
- * OpenBLAS's pthread build keeps its worker threads spinning (sched_yield)
- * for about 0.1 s after each call before they sleep: right after a probe
- * pass they would take cores from the run being measured.  Where the
- * library has it, its shutdown entry point stops them at once; the next
- * call starts them again.
- */
-extern int blas_thread_shutdown_(void) __attribute__((weak));
-
 double ocs_gemm_probe_pass(ocs_gemm_probe *g)
 {
     const int n = g->n;
     double t0 = ocs_bench_now();
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, g->a, n, g->b, n, 0.0f, g->c, n);
     double t = ocs_bench_now() - t0;
-    if (blas_thread_shutdown_)
-        blas_thread_shutdown_();
+    blas_quiet();
     return t > 0 ? 2.0 * (double)n * (double)n * (double)n / t * 1e-9 : 0;
 }
 
@@ -329,6 +335,7 @@ void ocs_bench_blas_threads(int threads)
 {
     if (threads >= 1)
         openblas_set_num_threads(threads);
+    blas_quiet();
 }
 
 /* ---- the ceilings together --------------------------------------------------------------- */

@@ -860,6 +860,55 @@ static const char *value_kind_name(const ocs_value *v)
     }
 }
 
+/*
+ * Which inputs of pn a kernel may take over (ocs_kernel_args.donatable):
+ * tensors owned by this scope whose last use is this node, named once among
+ * its inputs.
+ */
+static void donatable_inputs(ocs_scope *sc, const plan_node *pn, const ocs_tensor *const *t, unsigned char *donated)
+{
+    const ocs_node *n = pn->node;
+    for (size_t i = 0; i < n->n_inputs; i++) {
+        donated[i] = 0;
+        if (!t[i] || !n->inputs[i][0])
+            continue;
+        const slot *e = scope_find_local(sc, n->inputs[i]);
+        if (!e || !e->owned || e->t != t[i])
+            continue;
+        int last = 0, once = 1;
+        for (size_t r = 0; r < pn->n_release && !last; r++)
+            last = !strcmp(pn->release[r], n->inputs[i]);
+        for (size_t k = 0; k < n->n_inputs && once; k++)
+            once = k == i || strcmp(n->inputs[k], n->inputs[i]) != 0;
+        donated[i] = (unsigned char)(last && once);
+    }
+}
+
+/*
+ * After a kernel succeeded: an input it stored as an output changes owner
+ * (the scope forgets it, so releasing the name frees nothing); storing an
+ * input that was not donated, or one input twice, is the kernel's error.
+ */
+static ocs_status hand_over_inputs(ocs_scope *sc, const plan_node *pn, const ocs_tensor *const *t,
+                                   const unsigned char *donated, ocs_tensor **out, ocs_err *err)
+{
+    const ocs_node *n = pn->node;
+    for (size_t j = 0; j < n->n_outputs; j++)
+        for (size_t i = 0; out[j] && i < n->n_inputs; i++) {
+            if (out[j] != t[i])
+                continue;
+            slot *e = donated[i] ? scope_find_local(sc, n->inputs[i]) : NULL;
+            if (!e || e->t != t[i]) {
+                out[j] = NULL;   /* the scope still owns it (or an earlier output took it) */
+                return ocs_fail(err, OCS_ERR_RUNTIME, "the kernel returned input %zu '%s' as output %zu, which it "
+                                "may not take", i, n->inputs[i], j);
+            }
+            e->owned = 0;
+            e->t = NULL;
+        }
+    return OCS_OK;
+}
+
 static ocs_status run_node(ocs_scope *sc, const plan_node *pn, ocs_err *err)
 {
     const ocs_node *n = pn->node;
@@ -868,8 +917,9 @@ static ocs_status run_node(ocs_scope *sc, const plan_node *pn, ocs_err *err)
     node_inputs in = {calloc(ni, sizeof *in.t), calloc(ni, sizeof *in.v)};
     ocs_tensor **out = calloc(no, sizeof *out);
     ocs_value **out_v = calloc(no, sizeof *out_v);
+    unsigned char *donated = calloc(ni, 1);
     ocs_status st = OCS_OK;
-    if (!in.t || !in.v || !out || !out_v) {
+    if (!in.t || !in.v || !out || !out_v || !donated) {
         st = ocs_fail(err, OCS_ERR_NOMEM, "out of memory running %s", ocs_node_label(n, label, sizeof label));
         goto done;
     }
@@ -912,6 +962,7 @@ static ocs_status run_node(ocs_scope *sc, const plan_node *pn, ocs_err *err)
     if (pn->fn && !pn->bc) {
         st = call_function(sc, pn, n, &in, out, out_v, err);
     } else {
+        donatable_inputs(sc, pn, in.t, donated);
         ocs_kernel_args a = {
             .node = n,
             .since_version = pn->since_version,
@@ -923,9 +974,17 @@ static ocs_status run_node(ocs_scope *sc, const plan_node *pn, ocs_err *err)
             .out_values = out_v,
             .scope = sc,
             .err = err,
+            .donatable = donated,
         };
         ocs_err_clear(err);
         st = run_kernel(sc->session, pn, &a, in.t);
+        if (st == OCS_OK)
+            st = hand_over_inputs(sc, pn, in.t, donated, out, err);
+        else
+            for (size_t j = 0; j < n->n_outputs; j++)   /* the scope still owns any input stored here */
+                for (size_t i = 0; out[j] && i < n->n_inputs; i++)
+                    if (out[j] == in.t[i])
+                        out[j] = NULL;
     }
     if (st != OCS_OK) {
         ocs_err_prefix(err, st, "%s: ", ocs_node_label(n, label, sizeof label));
@@ -956,6 +1015,7 @@ done:
     }
     free(out);
     free(out_v);
+    free(donated);
     free(in.t);
     free(in.v);
     return st;

@@ -1,6 +1,7 @@
 /*
  * tests/test_backend.c - node assignment to backends: priority order,
- * per-node preparation and release, the reference fallback and its absence.
+ * per-node preparation and release, the reference fallback and its absence,
+ * and the inputs the executor lets a kernel take over (donation).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -171,6 +172,136 @@ static void test_no_fallback_reports_unsupported(void **state)
     ocs_model_free(m);
 }
 
+/* ---- donated inputs ---------------------------------------------------------------------- */
+
+/*
+ * A backend that runs Mul and records which inputs the executor offered.
+ * take: multiplies input 0 in place and returns it when it is donated;
+ * steal: returns input 0 as its output whether donated or not.
+ */
+typedef struct taker {
+    int take, steal;
+    int runs, took;
+    unsigned char seen[4];
+} taker;
+
+static int taker_supports(void *ctx, const ocs_node *n, int64_t since, size_t n_in, const ocs_tensor_type *in)
+{
+    (void)ctx;
+    (void)since;
+    return !strcmp(n->op_type, "Mul") && n_in == 2 && in[0].dtype == OCS_FLOAT;
+}
+
+static ocs_status taker_run(void *ctx, void *state, ocs_kernel_args *a)
+{
+    (void)state;
+    taker *t = ctx;
+    t->runs++;
+    for (size_t i = 0; i < 2; i++)
+        t->seen[i] = a->donatable ? a->donatable[i] : 0;
+    const ocs_tensor *x = a->inputs[0], *y = a->inputs[1];
+    ocs_tensor *z = NULL;
+    if (t->steal || (t->take && t->seen[0])) {
+        z = (ocs_tensor *)x;
+        t->took++;
+    } else {
+        ocs_status st = ocs_tensor_new(OCS_FLOAT, x->rank, x->dims, &z, a->err);
+        if (st != OCS_OK)
+            return st;
+        memcpy(z->data, x->data, x->nbytes);
+    }
+    for (size_t i = 0; i < z->numel; i++)
+        ((float *)z->data)[i] *= ((const float *)y->data)[i % y->numel];
+    a->outputs[0] = z;
+    return OCS_OK;
+}
+
+static const ocs_backend_ops taker_ops = {
+    .api_version = OCS_BACKEND_API_VERSION,
+    .name = "taker",
+    .supports = taker_supports,
+    .run = taker_run,
+};
+
+/* s = x + y; z = Mul(s, m1); extra: w = s + z as well (s then outlives the Mul); twice: Mul(s, s). */
+static ocs_model *donate_model(int extra, int twice)
+{
+    ocs_model *m = NULL;
+    static const int64_t d3[] = {3};
+    assert_int_equal(ocs_model_new(&m, NULL), OCS_OK);
+    assert_int_equal(ocs_model_import(m, "", 17, NULL), OCS_OK);
+    ocs_graph *g = m->graph;
+    ocs_graph_add_input(g, "x", OCS_FLOAT, 1, d3, NULL);
+    ocs_graph_add_input(g, "y", OCS_FLOAT, 1, d3, NULL);
+    ocs_graph_add_output(g, extra ? "w" : "z", OCS_FLOAT, 1, d3, NULL);
+    const char *add_in[] = {"x", "y"}, *add_out[] = {"s"}, *mul_in[] = {"s", twice ? "s" : "y"}, *mul_out[] = {"z"};
+    assert_int_equal(ocs_graph_add_node(g, "Add", "", "add", 2, add_in, 1, add_out, NULL, NULL), OCS_OK);
+    assert_int_equal(ocs_graph_add_node(g, "Mul", "", "mul", 2, mul_in, 1, mul_out, NULL, NULL), OCS_OK);
+    if (extra) {
+        const char *in2[] = {"s", "z"}, *out2[] = {"w"};
+        assert_int_equal(ocs_graph_add_node(g, "Add", "", "add2", 2, in2, 1, out2, NULL, NULL), OCS_OK);
+    }
+    return m;
+}
+
+static void check_donation(int extra, int twice, int want_donated, const float *want)
+{
+    taker t = {.take = 1};
+    ocs_backend be = {&taker_ops, &t};
+    ocs_backend *list[] = {&be};
+    ocs_session_options opt = {list, 1, 0};
+    ocs_model *m = donate_model(extra, twice);
+    float z[3];
+    ocs_err err = {{0}};
+    assert_int_equal(run_twice(m, &opt, z, &err), OCS_OK);
+    assert_memory_equal(z, want, 3 * sizeof *want);
+    assert_int_equal(t.runs, 2);
+    assert_int_equal(t.seen[0], want_donated);
+    assert_int_equal(t.seen[1], 0);          /* a graph input is never donated */
+    assert_int_equal(t.took, want_donated ? 2 : 0);
+    ocs_model_free(m);
+}
+
+static void test_last_use_is_donated_and_taken(void **state)
+{
+    (void)state;
+    /* x = {1,2,3}, y = {2,2,2}: s = {3,4,5}, z = s * y */
+    const float want[] = {6, 8, 10};
+    check_donation(0, 0, 1, want);
+}
+
+static void test_value_read_later_is_not_donated(void **state)
+{
+    (void)state;
+    /* w = s + s * y */
+    const float want[] = {9, 12, 15};
+    check_donation(1, 0, 0, want);
+}
+
+static void test_value_named_twice_is_not_donated(void **state)
+{
+    (void)state;
+    /* z = s * s */
+    const float want[] = {9, 16, 25};
+    check_donation(0, 1, 0, want);
+}
+
+static void test_taking_an_input_not_donated_fails(void **state)
+{
+    (void)state;
+    taker t = {.steal = 1};
+    ocs_backend be = {&taker_ops, &t};
+    ocs_backend *list[] = {&be};
+    ocs_session_options opt = {list, 1, 0};
+    ocs_model *m = donate_model(1, 0);   /* s is read again after the Mul */
+    float z[3];
+    ocs_err err = {{0}};
+    assert_int_equal(run_twice(m, &opt, z, &err), OCS_ERR_RUNTIME);
+    assert_non_null(strstr(err.msg, "may not take"));
+    assert_non_null(strstr(err.msg, "'s'"));
+    ocs_model_free(m);
+}
+
 static void test_unknown_builtin_is_unsupported(void **state)
 {
     (void)state;
@@ -188,6 +319,10 @@ int main(void)
         cmocka_unit_test(test_first_backend_in_priority_wins),
         cmocka_unit_test(test_no_fallback_reports_unsupported),
         cmocka_unit_test(test_unknown_builtin_is_unsupported),
+        cmocka_unit_test(test_last_use_is_donated_and_taken),
+        cmocka_unit_test(test_value_read_later_is_not_donated),
+        cmocka_unit_test(test_value_named_twice_is_not_donated),
+        cmocka_unit_test(test_taking_an_input_not_donated_fails),
     };
     return cmocka_run_group_tests_name("backend", tests, NULL, NULL);
 }

@@ -85,6 +85,7 @@ typedef struct built {
     const char *names[10];
     int n_outputs;
     int extra_input;    /* an eleventh input (an error) */
+    int via_identity;   /* the caches reach the node through Identity nodes (intermediates it may take) */
 } built;
 
 static const char *const in_names[10] = {"query", "key", "value", "key_cache", "value_cache",
@@ -200,6 +201,12 @@ static void make_model(const pa_case *k, built *b)
         ins[10] = in_names[0];
         n_in = 11;
     }
+    static const char *const mids[2] = {"key_cache_mid", "value_cache_mid"};
+    for (int i = 0; i < 2 && b->via_identity; i++) {
+        const char *from[1] = {in_names[3 + i]}, *to[1] = {mids[i]};
+        assert_int_equal(ocs_graph_add_node(m->graph, "Identity", "", mids[i], 1, from, 1, to, NULL, NULL), OCS_OK);
+        ins[3 + i] = mids[i];
+    }
     const char *outs[3] = {"output", (k->caches & 1) ? "key_cache_out" : "", (k->caches & 2) ? "value_cache_out" : ""};
     const int n_out = (k->caches & 2) ? 3 : (k->caches & 1) ? 2 : 1;
     ocs_node *n = NULL;
@@ -273,11 +280,12 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Runs b's model on the reference (be NULL) or on be alone; outs[0..n_outputs). */
+/* Runs b's model on the reference (be NULL) or on be (alone, but for the Identity nodes of
+ * via_identity); outs[0..n_outputs). */
 static ocs_status run_model(const built *b, ocs_backend *be, ocs_tensor **outs, ocs_err *err)
 {
     ocs_backend *list[1] = {be};
-    ocs_session_options opt = {list, 1, 1};
+    ocs_session_options opt = {list, 1, !b->via_identity};
     ocs_session *s = NULL;
     ocs_status st = be ? ocs_session_new_with(b->model, &opt, &s, err) : ocs_session_new(b->model, &s, err);
     if (st != OCS_OK)
@@ -435,6 +443,52 @@ static void test_cases_capped_isa(void **state)
     for (size_t i = 0; i < N_CASES; i++) {
         check_case(*state, &cases[i], 3, "c");
         check_case(*state, &cases[i], 3, "avx2");
+    }
+}
+
+/*
+ * Caches that are intermediates at their last use (here: Identity outputs)
+ * are donated to the node, which then updates them in place instead of
+ * copying them: every case with both cache outputs wanted gives the
+ * reference's outputs, and the graph's own cache inputs stay as they were.
+ */
+static void test_cases_caches_donated(void **state)
+{
+    fixture *f = *state;
+    for (size_t i = 0; i < N_CASES; i++) {
+        pa_case k = cases[i];
+        k.caches = 3;
+        built b;
+        memset(&b, 0, sizeof b);
+        make_inputs(&k, &b);
+        ocs_tensor *before[2];
+        for (int j = 0; j < 2; j++)
+            assert_int_equal(ocs_tensor_clone(b.in[3 + j], &before[j], NULL), OCS_OK);
+        make_model(&k, &b);
+        ocs_tensor *ref[3] = {NULL, NULL, NULL}, *got[3] = {NULL, NULL, NULL};
+        ocs_err err = {{0}};
+        if (run_model(&b, NULL, ref, &err) != OCS_OK)
+            fail_msg("%s: reference: %s", k.name, err.msg);
+        ocs_model_free(b.model);
+        b.via_identity = 1;
+        make_model(&k, &b);
+        if (run_model(&b, i % 2 ? f->cpu1 : f->cpu3, got, &err) != OCS_OK)
+            fail_msg("%s: cpu, caches donated: %s", k.name, err.msg);
+        char what[160];
+        snprintf(what, sizeof what, "%s (caches donated) output", k.name);
+        compare(what, ref[0], got[0]);
+        for (int j = 0; j < 2; j++) {
+            if (!ocs_tensor_equal(ref[1 + j], got[1 + j]))
+                fail_msg("%s (caches donated): cache output %d differs from the reference", k.name, 1 + j);
+            if (!ocs_tensor_equal(before[j], b.in[3 + j]))
+                fail_msg("%s (caches donated): the graph's cache input %d changed", k.name, 3 + j);
+            ocs_tensor_free(before[j]);
+        }
+        for (int j = 0; j < 3; j++) {
+            ocs_tensor_free(ref[j]);
+            ocs_tensor_free(got[j]);
+        }
+        built_free(&b);
     }
 }
 
@@ -1011,6 +1065,7 @@ int main(void)
         cmocka_unit_test(test_cases_three_threads),
         cmocka_unit_test(test_cases_one_thread),
         cmocka_unit_test(test_cases_capped_isa),
+        cmocka_unit_test(test_cases_caches_donated),
         cmocka_unit_test(test_random_cases),
         cmocka_unit_test(test_errors_match_reference),
         cmocka_unit_test(test_errors_in_sessions),

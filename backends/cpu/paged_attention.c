@@ -6,9 +6,11 @@
  *
  * Steps of one call:
  *   1. validation: the shared checks of include/ocs/paged_attention.h;
- *   2. the cache outputs that are wanted start as parallel memcpy copies of
- *      the cache inputs, and the new (rotated) keys and values are written
- *      into them; attention then reads those outputs in place.  A cache
+ *   2. a cache output that is wanted is the cache input itself when the
+ *      executor donates it (an intermediate value at its last use, see
+ *      ocs_kernel_args.donatable), else a parallel memcpy copy of it; the
+ *      new (rotated) keys and values are written into it, and attention
+ *      then reads it in place.  A cache
  *      output that is not wanted is never materialised: attention reads the
  *      cache input for past positions and the new rows (the key/value
  *      inputs, or the rotated keys) for the call's own positions, unless a
@@ -942,7 +944,7 @@ ocs_status ocs_cpu_pa_run(ocs_cpu *cpu, void *state, ocs_kernel_args *a)
 
     /* outputs; a cache output not wanted is read through the overlay unless writes hit past slots */
     ocs_tensor *out = NULL, *kco = NULL, *vco = NULL;
-    int kco_owned = 0, vco_owned = 0;
+    int kco_owned = 0, vco_owned = 0, kco_taken = 0, vco_taken = 0;
     char *krot = NULL;
     pa_task *tasks = NULL;
     float *partial = NULL;
@@ -953,14 +955,22 @@ ocs_status ocs_cpu_pa_run(ocs_cpu *cpu, void *state, ocs_kernel_args *a)
     J.v_overlay = !ocs_kernel_output_wanted(a, 2) && !hazard;
     if ((st = ocs_tensor_new(c.dt, 2, odims, &out, a->err)) != OCS_OK)
         goto done;
+    /* a wanted cache output is the cache input itself, updated in place, when the executor donates the
+     * input (nothing reads it after this node); otherwise a copy */
     if (!J.k_overlay) {
         kco_owned = !ocs_kernel_output_wanted(a, 1);
-        if ((st = ocs_tensor_new(c.dt, 4, c.kc->dims, &kco, a->err)) != OCS_OK)
+        kco_taken = !kco_owned && a->donatable && a->donatable[3];
+        if (kco_taken)
+            kco = (ocs_tensor *)c.kc;
+        else if ((st = ocs_tensor_new(c.dt, 4, c.kc->dims, &kco, a->err)) != OCS_OK)
             goto done;
     }
     if (!J.v_overlay) {
         vco_owned = !ocs_kernel_output_wanted(a, 2);
-        if ((st = ocs_tensor_new(c.dt, 4, c.vc->dims, &vco, a->err)) != OCS_OK)
+        vco_taken = !vco_owned && a->donatable && a->donatable[4];
+        if (vco_taken)
+            vco = (ocs_tensor *)c.vc;
+        else if ((st = ocs_tensor_new(c.dt, 4, c.vc->dims, &vco, a->err)) != OCS_OK)
             goto done;
     }
     if (J.k_overlay && c.rotary && c.T > 0) {
@@ -979,7 +989,7 @@ ocs_status ocs_cpu_pa_run(ocs_cpu *cpu, void *state, ocs_kernel_args *a)
         const ocs_tensor *srcs[2] = {c.kc, c.vc};
         ocs_tensor *dsts[2] = {kco, vco};
         for (int i = 0; i < 2; i++) {
-            if (!dsts[i])
+            if (!dsts[i] || dsts[i] == srcs[i])   /* taken over: already holds the cache */
                 continue;
             J.copy_src[nc] = srcs[i]->data;
             J.copy_dst[nc] = dsts[i]->data;
@@ -1073,7 +1083,9 @@ done:
     free(partial);
     free(starts);
     ocs_tensor_free(out);
-    ocs_tensor_free(kco);
-    ocs_tensor_free(vco);
+    if (!kco_taken)   /* a taken input still belongs to the executor when this call fails */
+        ocs_tensor_free(kco);
+    if (!vco_taken)
+        ocs_tensor_free(vco);
     return st;
 }

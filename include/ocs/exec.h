@@ -37,6 +37,17 @@ typedef struct ocs_kernel_args {
     ocs_value **out_values;      /* an OCS_OP_V kernel may produce output i here instead */
     ocs_scope *scope;            /* for subgraphs (If, Loop, Scan) */
     ocs_err *err;
+    /*
+     * Inputs the kernel may take over, or NULL.  Where donatable[i] is set,
+     * input i is a tensor the executor owns and that nothing reads after
+     * this node (an intermediate value at its last use, named once among
+     * the node's inputs; never a graph input or an initializer).  A kernel
+     * takes it by storing inputs[i] itself as one of its outputs, and may
+     * then write into it: a cache updated in place instead of copied.  The
+     * executor hands it over instead of freeing it.  Storing any other input
+     * as an output is an error.
+     */
+    const unsigned char *donatable;
 } ocs_kernel_args;
 
 typedef ocs_status (*ocs_kernel_fn)(ocs_kernel_args *a);

@@ -505,13 +505,16 @@ static ocs_status resolve_node(ocs_session *s, const ocs_node *n, const opsets *
 }
 
 /*
- * Plans a node list: topological order and last uses.  `defined` holds the
- * names available before the first node (inputs, initializers); `keep` the
- * names that must survive to the end (outputs).  Values not defined here
- * (captured from an outer scope) are never released by this plan.
+ * Plans a node list: topological order and last uses.  `keep` holds the
+ * names that must survive to the end (outputs).  The values the nodes
+ * produce, and the inputs of graph `inputs_of` (when not NULL), are released
+ * after their last use (releasing frees only what the scope owns: the inputs
+ * of a run that handed them over).  Values not defined here (captured from
+ * an outer scope) are never released by this plan.
  */
 static ocs_status plan_nodes(ocs_session *s, const void *key, const ocs_node *nodes, size_t n_nodes,
-                             const strset *keep, const opsets *ops, int depth, ocs_err *err)
+                             const strset *keep, const ocs_graph *inputs_of, const opsets *ops, int depth,
+                             ocs_err *err)
 {
     if (depth > MAX_CALL_DEPTH)
         return ocs_fail(err, OCS_ERR_INVALID, "subgraphs or function calls nest deeper than %d",
@@ -635,6 +638,26 @@ static ocs_status plan_nodes(ocs_session *s, const void *key, const ocs_node *no
         r[pn->n_release++] = name;
         pn->release = r;
     }
+    /* Last use of each graph input that is read and not kept. */
+    for (size_t j = 0; inputs_of && j < inputs_of->n_inputs; j++) {
+        const char *name = inputs_of->inputs[j].name;
+        if (strset_has(keep, name) || strset_has(&produced, name))
+            continue;
+        size_t last = SIZE_MAX;
+        for (size_t i = 0; i < p->n; i++)
+            if (strset_has(&reads[(size_t)(p->order[i].node - nodes)], name))
+                last = i;
+        if (last == SIZE_MAX)
+            continue;
+        plan_node *pn = &p->order[last];
+        const char **r = realloc(pn->release, (pn->n_release + 1) * sizeof *r);
+        if (!r) {
+            st = ocs_fail(err, OCS_ERR_NOMEM, "out of memory planning a graph");
+            goto done;
+        }
+        r[pn->n_release++] = name;
+        pn->release = r;
+    }
 
     p->next = s->plans;
     s->plans = p;
@@ -662,7 +685,7 @@ static ocs_status plan_graph(ocs_session *s, const ocs_graph *g, const opsets *o
             strset_free(&keep);
             return ocs_fail(err, OCS_ERR_NOMEM, "out of memory planning graph '%s'", g->name);
         }
-    ocs_status st = plan_nodes(s, g, g->nodes, g->n_nodes, &keep, ops, depth, err);
+    ocs_status st = plan_nodes(s, g, g->nodes, g->n_nodes, &keep, g, ops, depth, err);
     strset_free(&keep);
     return st;
 }
@@ -682,7 +705,7 @@ static ocs_status plan_function(ocs_session *s, const ocs_function *fn, int dept
             return ocs_fail(err, OCS_ERR_NOMEM, "out of memory planning function '%s'", fn->name);
         }
     opsets ops = {fn->opsets, fn->n_opsets, s->model};
-    ocs_status st = plan_nodes(s, fn, fn->nodes, fn->n_nodes, &keep, &ops, depth, err);
+    ocs_status st = plan_nodes(s, fn, fn->nodes, fn->n_nodes, &keep, NULL, &ops, depth, err);
     strset_free(&keep);
     if (st != OCS_OK)
         return ocs_err_prefix(err, st, "function %s: ", fn->name);
@@ -1258,7 +1281,7 @@ ocs_status ocs_session_new_bc(const ocs_model *m, const ocs_session_options *opt
             if (strset_add(&keep, m->graph->outputs[i].name) < 0)
                 st = ocs_fail(err, OCS_ERR_NOMEM, "out of memory planning the main graph");
         if (st == OCS_OK)
-            st = plan_nodes(s, m->graph, s->main_nodes, s->n_main_nodes, &keep, &ops, 0, err);
+            st = plan_nodes(s, m->graph, s->main_nodes, s->n_main_nodes, &keep, m->graph, &ops, 0, err);
         strset_free(&keep);
         for (size_t i = 0; i < s->n_bc && st == OCS_OK; i++) {
             const bc_entry *e = &s->bc[i];
@@ -1302,8 +1325,9 @@ const ocs_bc_decision *ocs_session_bc_decision(const ocs_session *s, size_t i)
 }
 
 /* Runs the main graph with inputs given as tensors (ts) or values (vs). */
+/* owned: the tensors ts are handed over (freed here, on failure too, or passed on as outputs). */
 static ocs_status session_run(ocs_session *s, size_t n_inputs, const char *const *names,
-                              const ocs_tensor *const *ts, const ocs_value *const *vs, size_t n_outputs,
+                              const ocs_tensor *const *ts, const ocs_value *const *vs, int owned, size_t n_outputs,
                               ocs_tensor **outputs, ocs_value **values, ocs_err *err)
 {
     const ocs_graph *g = s->model->graph;
@@ -1317,14 +1341,21 @@ static ocs_status session_run(ocs_session *s, size_t n_inputs, const char *const
     ocs_scope sc;
     scope_init(&sc, s, NULL, &ops, 0);
     ocs_status st = OCS_OK;
-    for (size_t i = 0; i < n_inputs && st == OCS_OK; i++) {
+    for (size_t i = 0; i < n_inputs; i++) {
+        if (st != OCS_OK) {
+            if (owned && ts)
+                ocs_tensor_free((ocs_tensor *)ts[i]);
+            continue;
+        }
         int known = 0;
         for (size_t k = 0; k < g->n_inputs && !known; k++)
             known = !strcmp(g->inputs[k].name, names[i]);
         if (!known) {
             st = ocs_fail(err, OCS_ERR_INVALID, "the graph has no input named '%s'", names[i]);
+            if (owned && ts)
+                ocs_tensor_free((ocs_tensor *)ts[i]);
         } else if (ts && ts[i]) {
-            st = scope_put(&sc, names[i], (ocs_tensor *)ts[i], NULL, 0, err);
+            st = scope_put(&sc, names[i], (ocs_tensor *)ts[i], NULL, owned, err);
         } else if (vs && vs[i]) {
             /* a tensor travels as a tensor; other values as they are */
             if (vs[i]->kind == OCS_VALUE_TENSOR)
@@ -1352,14 +1383,37 @@ ocs_status ocs_session_run(ocs_session *s, size_t n_inputs, const char *const *n
                            const ocs_tensor *const *inputs, size_t n_outputs, ocs_tensor **outputs,
                            ocs_err *err)
 {
-    return session_run(s, n_inputs, names, inputs, NULL, n_outputs, outputs, NULL, err);
+    return session_run(s, n_inputs, names, inputs, NULL, 0, n_outputs, outputs, NULL, err);
+}
+
+ocs_status ocs_session_run_donated(ocs_session *s, size_t n_inputs, const char *const *names,
+                                   ocs_tensor **inputs, size_t n_outputs, ocs_tensor **outputs, ocs_err *err)
+{
+    /* a tensor given twice would be freed twice: refuse, freeing each once */
+    for (size_t i = 0; i < n_inputs; i++)
+        for (size_t k = 0; inputs[i] && k < i; k++)
+            if (inputs[k] == inputs[i]) {
+                for (size_t a = 0; a < n_inputs; a++) {
+                    int first = 1;
+                    for (size_t b = 0; b < a && first; b++)
+                        first = inputs[b] != inputs[a];
+                    if (first)
+                        ocs_tensor_free(inputs[a]);
+                }
+                for (size_t j = 0; outputs && j < n_outputs; j++)
+                    outputs[j] = NULL;
+                return ocs_fail(err, OCS_ERR_INVALID, "inputs '%s' and '%s' are the same tensor; a run that takes "
+                                "its inputs over needs each once", names[k], names[i]);
+            }
+    return session_run(s, n_inputs, names, (const ocs_tensor *const *)inputs, NULL, 1, n_outputs, outputs, NULL,
+                       err);
 }
 
 ocs_status ocs_session_run_values(ocs_session *s, size_t n_inputs, const char *const *names,
                                   const ocs_value *const *inputs, size_t n_outputs, ocs_value **outputs,
                                   ocs_err *err)
 {
-    return session_run(s, n_inputs, names, NULL, inputs, n_outputs, NULL, outputs, err);
+    return session_run(s, n_inputs, names, NULL, inputs, 0, n_outputs, NULL, outputs, err);
 }
 
 void ocs_session_free(ocs_session *s)

@@ -302,6 +302,101 @@ static void test_taking_an_input_not_donated_fails(void **state)
     ocs_model_free(m);
 }
 
+/* z = Mul(x, y) on graph inputs; read_x_after: w = z + x is the output instead. */
+static ocs_model *mul_inputs_model(int read_x_after)
+{
+    ocs_model *m = NULL;
+    static const int64_t d3[] = {3};
+    assert_int_equal(ocs_model_new(&m, NULL), OCS_OK);
+    assert_int_equal(ocs_model_import(m, "", 17, NULL), OCS_OK);
+    ocs_graph *g = m->graph;
+    ocs_graph_add_input(g, "x", OCS_FLOAT, 1, d3, NULL);
+    ocs_graph_add_input(g, "y", OCS_FLOAT, 1, d3, NULL);
+    ocs_graph_add_output(g, read_x_after ? "w" : "z", OCS_FLOAT, 1, d3, NULL);
+    const char *mul_in[] = {"x", "y"}, *mul_out[] = {"z"}, *add_in[] = {"z", "x"}, *add_out[] = {"w"};
+    assert_int_equal(ocs_graph_add_node(g, "Mul", "", "mul", 2, mul_in, 1, mul_out, NULL, NULL), OCS_OK);
+    if (read_x_after)
+        assert_int_equal(ocs_graph_add_node(g, "Add", "", "add", 2, add_in, 1, add_out, NULL, NULL), OCS_OK);
+    return m;
+}
+
+static ocs_tensor *vec3(float a, float b, float c)
+{
+    static const int64_t d3[] = {3};
+    ocs_tensor *t = NULL;
+    assert_int_equal(ocs_tensor_new(OCS_FLOAT, 1, d3, &t, NULL), OCS_OK);
+    float *v = t->data;
+    v[0] = a, v[1] = b, v[2] = c;
+    return t;
+}
+
+/* Inputs handed over with the run are donated at their last use, not before; the caller's output is
+ * then the very tensor it gave. */
+static void test_handed_over_inputs_are_donated(void **state)
+{
+    (void)state;
+    for (int later = 0; later < 2; later++) {
+        taker t = {.take = 1};
+        ocs_backend be = {&taker_ops, &t};
+        ocs_backend *list[] = {&be};
+        ocs_session_options opt = {list, 1, 0};
+        ocs_model *m = mul_inputs_model(later);
+        ocs_session *s = NULL;
+        assert_int_equal(ocs_session_new_with(m, &opt, &s, NULL), OCS_OK);
+        ocs_tensor *in[2] = {vec3(1, 2, 3), vec3(2, 2, 2)}, *out = NULL;
+        const uintptr_t x_was = (uintptr_t)in[0];
+        const char *names[] = {"x", "y"};
+        ocs_err err = {{0}};
+        assert_int_equal(ocs_session_run_donated(s, 2, names, in, 1, &out, &err), OCS_OK);
+        const float *z = out->data;
+        if (later) {   /* w = x * y + x */
+            assert_true(z[0] == 3 && z[1] == 6 && z[2] == 9);
+            assert_int_equal(t.seen[0], 0);
+        } else {
+            assert_true(z[0] == 2 && z[1] == 4 && z[2] == 6);
+            assert_int_equal(t.seen[0], 1);
+            assert_true((uintptr_t)out == x_was);   /* updated in place and handed back */
+        }
+        assert_int_equal(t.seen[1], 1);   /* y: last use, handed over */
+        ocs_tensor_free(out);
+        /* borrowed inputs are never donated */
+        ocs_tensor *x = vec3(1, 2, 3), *y = vec3(2, 2, 2);
+        const ocs_tensor *borrowed[] = {x, y};
+        assert_int_equal(ocs_session_run(s, 2, names, borrowed, 1, &out, NULL), OCS_OK);
+        assert_int_equal(t.seen[0], 0);
+        assert_int_equal(t.seen[1], 0);
+        assert_true(((float *)x->data)[2] == 3);
+        ocs_tensor_free(out);
+        ocs_tensor_free(x);
+        ocs_tensor_free(y);
+        ocs_session_free(s);
+        ocs_model_free(m);
+    }
+}
+
+/* Every tensor handed over is freed when the run fails (AddressSanitizer reports a leak otherwise). */
+static void test_handed_over_inputs_freed_on_failure(void **state)
+{
+    (void)state;
+    ocs_model *m = mul_inputs_model(0);
+    ocs_session *s = NULL;
+    assert_int_equal(ocs_session_new(m, &s, NULL), OCS_OK);
+    ocs_err err = {{0}};
+    ocs_tensor *out = (ocs_tensor *)1;
+    ocs_tensor *in[3] = {vec3(1, 2, 3), vec3(2, 2, 2), vec3(0, 0, 0)};
+    const char *bad[] = {"x", "nope", "y"};
+    assert_int_equal(ocs_session_run_donated(s, 3, bad, in, 1, &out, &err), OCS_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "nope"));
+    assert_null(out);
+    ocs_tensor *same = vec3(1, 2, 3);
+    ocs_tensor *twice[2] = {same, same};
+    const char *names[] = {"x", "y"};
+    assert_int_equal(ocs_session_run_donated(s, 2, names, twice, 1, &out, &err), OCS_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "same tensor"));
+    ocs_session_free(s);
+    ocs_model_free(m);
+}
+
 static void test_unknown_builtin_is_unsupported(void **state)
 {
     (void)state;
@@ -323,6 +418,8 @@ int main(void)
         cmocka_unit_test(test_value_read_later_is_not_donated),
         cmocka_unit_test(test_value_named_twice_is_not_donated),
         cmocka_unit_test(test_taking_an_input_not_donated_fails),
+        cmocka_unit_test(test_handed_over_inputs_are_donated),
+        cmocka_unit_test(test_handed_over_inputs_freed_on_failure),
     };
     return cmocka_run_group_tests_name("backend", tests, NULL, NULL);
 }

@@ -447,10 +447,12 @@ static void test_cases_capped_isa(void **state)
 }
 
 /*
- * Caches that are intermediates at their last use (here: Identity outputs)
- * are donated to the node, which then updates them in place instead of
- * copying them: every case with both cache outputs wanted gives the
- * reference's outputs, and the graph's own cache inputs stay as they were.
+ * Caches that are intermediates at their last use (here: Identity outputs),
+ * or graph inputs handed over with ocs_session_run_donated, are donated to
+ * the node, which then updates them in place instead of copying them: every
+ * case with both cache outputs wanted gives the reference's outputs; the
+ * graph's own caches stay as they were when borrowed, and come back as the
+ * cache outputs themselves when handed over.
  */
 static void test_cases_caches_donated(void **state)
 {
@@ -484,6 +486,41 @@ static void test_cases_caches_donated(void **state)
                 fail_msg("%s (caches donated): the graph's cache input %d changed", k.name, 3 + j);
             ocs_tensor_free(before[j]);
         }
+        for (int j = 0; j < 3; j++) {
+            ocs_tensor_free(got[j]);
+            got[j] = NULL;
+        }
+        /* the graph's own caches, handed over with the run: updated in place and handed back */
+        ocs_model_free(b.model);
+        b.via_identity = 0;
+        make_model(&k, &b);
+        ocs_backend *list[1] = {i % 2 ? f->cpu1 : f->cpu3};
+        ocs_session_options opt = {list, 1, 1};
+        ocs_session *s = NULL;
+        assert_int_equal(ocs_session_new_with(b.model, &opt, &s, &err), OCS_OK);
+        const char *names[10];
+        ocs_tensor *ins[10];
+        uintptr_t caches[2] = {0, 0};
+        size_t n = 0;
+        for (int j = 0; j < 10; j++)
+            if (b.in[j]) {
+                names[n] = in_names[j];
+                assert_int_equal(ocs_tensor_clone(b.in[j], &ins[n], NULL), OCS_OK);
+                if (j == 3 || j == 4)
+                    caches[j - 3] = (uintptr_t)ins[n];
+                n++;
+            }
+        if (ocs_session_run_donated(s, n, names, ins, 3, got, &err) != OCS_OK)
+            fail_msg("%s: cpu, caches handed over: %s", k.name, err.msg);
+        snprintf(what, sizeof what, "%s (caches handed over) output", k.name);
+        compare(what, ref[0], got[0]);
+        for (int j = 0; j < 2; j++) {
+            if (!ocs_tensor_equal(ref[1 + j], got[1 + j]))
+                fail_msg("%s (caches handed over): cache output %d differs from the reference", k.name, 1 + j);
+            if ((uintptr_t)got[1 + j] != caches[j])
+                fail_msg("%s (caches handed over): cache output %d is a copy", k.name, 1 + j);
+        }
+        ocs_session_free(s);
         for (int j = 0; j < 3; j++) {
             ocs_tensor_free(ref[j]);
             ocs_tensor_free(got[j]);

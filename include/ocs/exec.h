@@ -104,6 +104,19 @@ ocs_status ocs_session_new(const ocs_model *m, ocs_session **out, ocs_err *err);
 ocs_status ocs_session_run(ocs_session *s, size_t n_inputs, const char *const *names,
                            const ocs_tensor *const *inputs, size_t n_outputs,
                            ocs_tensor **outputs, ocs_err *err);
+
+/*
+ * As ocs_session_run, but the run takes the input tensors over: the caller
+ * must not use or free inputs[i] afterwards (each is freed by the run, on
+ * failure too, or comes back as an output), and gives each tensor once.
+ * An input at its last use can then be donated to a kernel
+ * (ocs_kernel_args.donatable) and updated in place: the KV caches of a
+ * PagedAttention whose cache outputs are wanted are, on the cpu backend,
+ * instead of being copied whole on every call.
+ */
+ocs_status ocs_session_run_donated(ocs_session *s, size_t n_inputs, const char *const *names,
+                                   ocs_tensor **inputs, size_t n_outputs, ocs_tensor **outputs, ocs_err *err);
+
 /*
  * The same with values: inputs may be tensors, sequences or optionals
  * (borrowed); outputs[j] receives a new value owned by the caller.

@@ -504,6 +504,17 @@ static ocs_status resolve_node(ocs_session *s, const ocs_node *n, const opsets *
     return OCS_OK;
 }
 
+/* Frees name after pn runs; -1 when out of memory. */
+static int add_release(plan_node *pn, const char *name)
+{
+    const char **r = realloc(pn->release, (pn->n_release + 1) * sizeof *r);
+    if (!r)
+        return -1;
+    r[pn->n_release++] = name;
+    pn->release = r;
+    return 0;
+}
+
 /*
  * Plans a node list: topological order and last uses.  `keep` holds the
  * names that must survive to the end (outputs).  The values the nodes
@@ -629,14 +640,10 @@ static ocs_status plan_nodes(ocs_session *s, const void *key, const ocs_node *no
                 if ((size_t)(p->order[i].node - nodes) == out_owner[j])
                     last = i;
         }
-        plan_node *pn = &p->order[last];
-        const char **r = realloc(pn->release, (pn->n_release + 1) * sizeof *r);
-        if (!r) {
+        if (add_release(&p->order[last], name)) {
             st = ocs_fail(err, OCS_ERR_NOMEM, "out of memory planning a graph");
             goto done;
         }
-        r[pn->n_release++] = name;
-        pn->release = r;
     }
     /* Last use of each graph input that is read and not kept. */
     for (size_t j = 0; inputs_of && j < inputs_of->n_inputs; j++) {
@@ -649,14 +656,10 @@ static ocs_status plan_nodes(ocs_session *s, const void *key, const ocs_node *no
                 last = i;
         if (last == SIZE_MAX)
             continue;
-        plan_node *pn = &p->order[last];
-        const char **r = realloc(pn->release, (pn->n_release + 1) * sizeof *r);
-        if (!r) {
+        if (add_release(&p->order[last], name)) {
             st = ocs_fail(err, OCS_ERR_NOMEM, "out of memory planning a graph");
             goto done;
         }
-        r[pn->n_release++] = name;
-        pn->release = r;
     }
 
     p->next = s->plans;

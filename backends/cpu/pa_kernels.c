@@ -598,11 +598,32 @@ static const ocs_pa_kernels avx2 = {
 #define AVX512_FN __attribute__((target("avx512f,avx2,fma,f16c")))
 #define AVX512_INLINE static inline __attribute__((always_inline, target("avx512f,avx2,fma,f16c")))
 
-/* The 16 lanes of v added pairwise to 8. */
-AVX512_INLINE __m256 fold512(__m512 v)
+
+/* The lanes of a and b summed pairwise: in each 128-bit chunk, [a0+a2, b0+b2, a1+a3, b1+b3]. */
+AVX512_INLINE __m512 pair_add(__m512 a, __m512 b)
 {
-    return _mm256_add_ps(_mm512_castps512_ps256(v),
-                         _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+    return _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));
+}
+
+/*
+ * The horizontal sums of 16 vectors, v[r][i] -> lane 4r + i, by a tree of
+ * adds over shuffles (45 instructions, against 92 for folding each vector
+ * and summing groups of four).
+ */
+AVX512_INLINE __m512 sum16(__m512 v[4][4])
+{
+    __m512 q[4];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) {
+        /* per 128-bit chunk c: [v0_c, v1_c, v2_c, v3_c], each the sum of that chunk of v[r][i] */
+        const __m512 t0 = pair_add(v[r][0], v[r][1]), t1 = pair_add(v[r][2], v[r][3]);
+        q[r] = _mm512_add_ps(_mm512_shuffle_ps(t0, t1, 0x44), _mm512_shuffle_ps(t0, t1, 0xEE));
+    }
+    /* chunks: [q0 c0+c2, q0 c1+c3, q1 c0+c2, q1 c1+c3], the same for q2, q3 */
+    const __m512 h0 = _mm512_add_ps(_mm512_shuffle_f32x4(q[0], q[1], 0x44), _mm512_shuffle_f32x4(q[0], q[1], 0xEE));
+    const __m512 h1 = _mm512_add_ps(_mm512_shuffle_f32x4(q[2], q[3], 0x44), _mm512_shuffle_f32x4(q[2], q[3], 0xEE));
+    /* chunks: the totals of q0, q1, q2, q3 */
+    return _mm512_add_ps(_mm512_shuffle_f32x4(h0, h1, 0x88), _mm512_shuffle_f32x4(h0, h1, 0xDD));
 }
 
 /* mr query rows (1..4) against nk keys (1..4) from key index j: S[r*lds + j + i] = Q_r . K_{j+i}. */
@@ -642,15 +663,23 @@ AVX512_INLINE void dot_tile512(const int mr, const int nk, size_t D, const float
             }
         d += 16;
     }
+    /* 16 dot products in one vector, 128-bit chunk r = row r's nk keys */
+    const __m512 sums = sum16(acc);
 #pragma GCC unroll 4
     for (int r = 0; r < 4; r++)
         if (r < mr) {
-            float out[4];
-            _mm_storeu_ps(out, hsum4(fold512(acc[r][0]), fold512(acc[r][1]), fold512(acc[r][2]), fold512(acc[r][3])));
+            float *s = S + (size_t)r * lds + j;
+            const __m128 v = r == 0 ? _mm512_castps512_ps128(sums) : _mm512_extractf32x4_ps(sums, r);
+            if (nk == 4) {
+                _mm_storeu_ps(s, v);
+            } else {
+                float out[4];
+                _mm_storeu_ps(out, v);
 #pragma GCC unroll 4
-            for (int i = 0; i < 4; i++)
-                if (i < nk)
-                    S[(size_t)r * lds + j + (size_t)i] = out[i];
+                for (int i = 0; i < 4; i++)
+                    if (i < nk)
+                        s[i] = out[i];
+            }
         }
 }
 

@@ -66,32 +66,6 @@
 char *openblas_get_config(void);
 char *openblas_get_corename(void);
 
-/* ---- the CPU implementations (as cpu.c lists them) ------------------------------------------ */
-
-typedef struct cpu_impl {
-    const char *domain, *name;
-    int (*supports)(ocs_cpu *, const ocs_node *, int64_t, size_t, const ocs_tensor_type *);
-    ocs_status (*prepare)(ocs_cpu *, const ocs_node *, void **, ocs_err *);
-    ocs_status (*run)(ocs_cpu *, void *, ocs_kernel_args *);
-    void (*release)(void *);
-} cpu_impl;
-
-static const cpu_impl impls[] = {
-#define OCS_CPU_OP(domain, name, prefix) \
-    {domain, #name, prefix##_supports, prefix##_prepare, prefix##_run, prefix##_release},
-#include "ops.h"
-#undef OCS_CPU_OP
-    {NULL, NULL, NULL, NULL, NULL, NULL},
-};
-
-static const cpu_impl *find_impl(const ocs_node *n)
-{
-    for (const cpu_impl *op = impls; op->name; op++)
-        if (!strcmp(op->domain, n->domain) && !strcmp(op->name, n->op_type))
-            return op;
-    return NULL;
-}
-
 /* ---- plans ------------------------------------------------------------------------------------- */
 
 typedef struct step {
@@ -101,7 +75,7 @@ typedef struct step {
     size_t n_in, n_out, n_free;
     int32_t *in, *out, *fre;
     /* ready to run */
-    const cpu_impl *impl;
+    const ocs_cpu_impl *impl;
     const ocs_op_def *ref;
     const ocs_schema *schema;
     ocs_cpu tuned;                /* the backend with this step's pool */
@@ -196,7 +170,7 @@ static ocs_status step_prepare(plan *p, step *s, ocs_err *err)
     if (!s->ref || since < 0)
         return ocs_fail(err, OCS_ERR_INVALID, "node %zu (%s) has no kernel", s->node, n->op_type);
     s->schema = ocs_schema_find(n->domain, n->op_type, since);
-    s->impl = find_impl(n);
+    s->impl = ocs_cpu_impl_find(n);
     if (s->cpu == 1 && !s->impl)
         return ocs_fail(err, OCS_ERR_UNSUPPORTED, "this cpu backend does not implement %s", n->op_type);
     if (s->cpu == 0 || s->prepared)
@@ -649,7 +623,7 @@ static ocs_status plan_make(ocs_cpu *cpu, const ocs_bc_view *v, plan **out, ocs_
         s->node = pick;
         s->cpu = -1;
         s->ref = ocs_op_find(n->domain, n->op_type);
-        s->impl = find_impl(n);
+        s->impl = ocs_cpu_impl_find(n);
         s->schema = ocs_schema_find(n->domain, n->op_type, v->since_versions[pick]);
         s->n_in = n->n_inputs;
         s->n_out = n->n_outputs;
@@ -1431,7 +1405,7 @@ ocs_status ocs_cpu_bc_compile(void *ctx, const ocs_bc_view *r, const ocs_tensor 
         for (size_t k = 0; k < p->n_steps; k++) {
             step *s = &p->steps[k];
             const ocs_node *n = r->nodes[s->node];
-            const cpu_impl *impl = find_impl(n);
+            const ocs_cpu_impl *impl = ocs_cpu_impl_find(n);
             ocs_tensor_type types[64];
             size_t ni = n->n_inputs < 64 ? n->n_inputs : 64;
             for (size_t i = 0; i < ni; i++) {

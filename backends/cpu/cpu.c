@@ -9,15 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct cpu_op {
-    const char *domain, *name;
-    int (*supports)(ocs_cpu *, const ocs_node *, int64_t, size_t, const ocs_tensor_type *);
-    ocs_status (*prepare)(ocs_cpu *, const ocs_node *, void **, ocs_err *);
-    ocs_status (*run)(ocs_cpu *, void *, ocs_kernel_args *);
-    void (*release)(void *);
-} cpu_op;
-
-static const cpu_op cpu_ops[] = {
+static const ocs_cpu_impl cpu_ops[] = {
 #define OCS_CPU_OP(domain, name, prefix) \
     {domain, #name, prefix##_supports, prefix##_prepare, prefix##_run, prefix##_release},
 #include "ops.h"
@@ -27,13 +19,13 @@ static const cpu_op cpu_ops[] = {
 
 /* What prepare hands the executor: the implementation and its state. */
 typedef struct node_state {
-    const cpu_op *op;
+    const ocs_cpu_impl *op;
     void *state;
 } node_state;
 
-static const cpu_op *find_op(const ocs_node *n)
+const ocs_cpu_impl *ocs_cpu_impl_find(const ocs_node *n)
 {
-    for (const cpu_op *op = cpu_ops; op->name; op++)
+    for (const ocs_cpu_impl *op = cpu_ops; op->name; op++)
         if (!strcmp(op->domain, n->domain) && !strcmp(op->name, n->op_type))
             return op;
     return NULL;
@@ -46,14 +38,14 @@ static const char *cpu_describe(void *ctx)
 
 static int cpu_supports(void *ctx, const ocs_node *n, int64_t since, size_t n_in, const ocs_tensor_type *in)
 {
-    const cpu_op *op = find_op(n);
+    const ocs_cpu_impl *op = ocs_cpu_impl_find(n);
     return op && op->supports(ctx, n, since, n_in, in);
 }
 
 static ocs_status cpu_prepare(void *ctx, const ocs_node *n, int64_t since, void **state, ocs_err *err)
 {
     (void)since;
-    const cpu_op *op = find_op(n);
+    const ocs_cpu_impl *op = ocs_cpu_impl_find(n);
     if (!op)
         return ocs_fail(err, OCS_ERR_UNSUPPORTED, "the cpu backend does not implement %s", n->op_type);
     node_state *ns = calloc(1, sizeof *ns);

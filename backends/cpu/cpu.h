@@ -35,4 +35,16 @@ typedef struct ocs_cpu {
 #include "ops.h"
 #undef OCS_CPU_OP
 
+/* One operator implementation, as ops.h lists them. */
+typedef struct ocs_cpu_impl {
+    const char *domain, *name;
+    int (*supports)(ocs_cpu *, const ocs_node *, int64_t, size_t, const ocs_tensor_type *);
+    ocs_status (*prepare)(ocs_cpu *, const ocs_node *, void **, ocs_err *);
+    ocs_status (*run)(ocs_cpu *, void *, ocs_kernel_args *);
+    void (*release)(void *);
+} ocs_cpu_impl;
+
+/* The implementation for n's domain and op type, or NULL (the backend and its compiled plans). */
+const ocs_cpu_impl *ocs_cpu_impl_find(const ocs_node *n);
+
 #endif

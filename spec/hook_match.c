@@ -692,3 +692,23 @@ int ocs_hook_match_moe(const ocs_node *n, ocs_hook_moe *s)
     }
     return 1;
 }
+
+static int moe_storage_type(ocs_dtype t)
+{
+    return t == OCS_FLOAT || t == OCS_FLOAT16 || t == OCS_BFLOAT16;
+}
+
+int ocs_hook_moe_types_fused(const ocs_hook_moe *m, size_t n_in, const ocs_tensor_type *in)
+{
+    if (n_in < 2)
+        return 0;
+    const ocs_dtype t = in[0].dtype, lt = in[1].dtype;
+    if (!moe_storage_type(t) || m->expert.dtype != t || !(moe_storage_type(lt) || lt == OCS_DOUBLE))
+        return 0;
+    if (m->has_router && m->router.logits_type != lt)
+        return 0;
+    for (size_t i = 2; i < n_in; i++)
+        if (in[i].dtype != OCS_UNDEFINED && in[i].dtype != t)
+            return 0;
+    return 1;
+}

@@ -435,6 +435,38 @@ static void test_near_miss_routers(void **state)
     ocs_graph_free(g);
 }
 
+/* Which input types a fused MoE implementation takes (ocs_hook_moe_types_fused). */
+static void test_types_for_a_fused_moe(void **state)
+{
+    (void)state;
+    ocs_hook_moe m;
+    memset(&m, 0, sizeof m);
+    m.expert.dtype = OCS_FLOAT16;
+    ocs_tensor_type in[5];
+    memset(in, 0, sizeof in);
+    const ocs_dtype ok[5] = {OCS_FLOAT16, OCS_DOUBLE, OCS_FLOAT16, OCS_UNDEFINED, OCS_FLOAT16};
+    for (int i = 0; i < 5; i++)
+        in[i].dtype = ok[i];
+    assert_true(ocs_hook_moe_types_fused(&m, 5, in));
+    assert_false(ocs_hook_moe_types_fused(&m, 1, in));          /* no logits */
+    in[0].dtype = OCS_FLOAT;                                     /* input not the expert's type */
+    assert_false(ocs_hook_moe_types_fused(&m, 5, in));
+    m.expert.dtype = OCS_FLOAT;
+    assert_false(ocs_hook_moe_types_fused(&m, 5, in));          /* parameters in float16 */
+    in[2].dtype = in[4].dtype = OCS_FLOAT;
+    assert_true(ocs_hook_moe_types_fused(&m, 5, in));
+    in[1].dtype = OCS_INT32;                                     /* logits of no float type */
+    assert_false(ocs_hook_moe_types_fused(&m, 5, in));
+    in[1].dtype = OCS_BFLOAT16;
+    m.has_router = 1;                                            /* a router fixes the logits' type */
+    m.router.logits_type = OCS_FLOAT;
+    assert_false(ocs_hook_moe_types_fused(&m, 5, in));
+    m.router.logits_type = OCS_BFLOAT16;
+    assert_true(ocs_hook_moe_types_fused(&m, 5, in));
+    m.expert.dtype = in[0].dtype = in[2].dtype = in[4].dtype = OCS_DOUBLE;   /* no double experts */
+    assert_false(ocs_hook_moe_types_fused(&m, 5, in));
+}
+
 static void test_same_structure(void **state)
 {
     (void)state;
@@ -457,6 +489,7 @@ int main(void)
         cmocka_unit_test(test_near_miss_experts),
         cmocka_unit_test(test_near_miss_routers),
         cmocka_unit_test(test_same_structure),
+        cmocka_unit_test(test_types_for_a_fused_moe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -75,35 +75,12 @@ typedef struct moe_state {
 } moe_state;
 
 
-static int storage_type(ocs_dtype t)
-{
-    return t == OCS_FLOAT || t == OCS_FLOAT16 || t == OCS_BFLOAT16;
-}
-
-static int logits_type(ocs_dtype t)
-{
-    return storage_type(t) || t == OCS_DOUBLE;
-}
-
 int ocs_cpu_moe_supports(ocs_cpu *c, const ocs_node *n, int64_t since_version, size_t n_in,
                          const ocs_tensor_type *in)
 {
     (void)c;
-    if (since_version != 1 || n_in < 2)
-        return 0;
-    moe_state s;
-    if (!ocs_hook_match_moe(n, &s.plan))
-        return 0;
-    ocs_dtype t = in[0].dtype;
-    if (!storage_type(t) || s.plan.expert.dtype != t || !logits_type(in[1].dtype))
-        return 0;
-    if (s.plan.has_router && s.plan.router.logits_type != in[1].dtype)
-        return 0;
-    /* parameters in the expert's type (a count mismatch is reported by run) */
-    for (size_t i = 2; i < n_in; i++)
-        if (in[i].dtype != OCS_UNDEFINED && in[i].dtype != t)
-            return 0;
-    return 1;
+    ocs_hook_moe plan;
+    return since_version == 1 && ocs_hook_match_moe(n, &plan) && ocs_hook_moe_types_fused(&plan, n_in, in);
 }
 
 ocs_status ocs_cpu_moe_prepare(ocs_cpu *c, const ocs_node *n, void **state, ocs_err *err)

@@ -42,34 +42,17 @@
 /* ---- the node's plan -------------------------------------------------------------------------------- */
 
 
-static int storage_type(ocs_dtype t)
-{
-    return t == OCS_FLOAT || t == OCS_FLOAT16 || t == OCS_BFLOAT16;
-}
-
 static int logits_type(ocs_dtype t)
 {
-    return storage_type(t) || t == OCS_DOUBLE;
+    return t == OCS_FLOAT || t == OCS_FLOAT16 || t == OCS_BFLOAT16 || t == OCS_DOUBLE;
 }
 
 int ocs_cuda_moe_supports(ocs_cuda *c, const ocs_node *n, int64_t since_version, size_t n_in,
                           const ocs_tensor_type *in)
 {
     (void)c;
-    if (since_version != 1 || n_in < 2)
-        return 0;
     ocs_cuda_moe_plan s;
-    if (!ocs_hook_match_moe(n, &s))
-        return 0;
-    const ocs_dtype t = in[0].dtype;
-    if (!storage_type(t) || s.expert.dtype != t || !logits_type(in[1].dtype))
-        return 0;
-    if (s.has_router && s.router.logits_type != in[1].dtype)
-        return 0;
-    for (size_t i = 2; i < n_in; i++)
-        if (in[i].dtype != OCS_UNDEFINED && in[i].dtype != t)
-            return 0;
-    return 1;
+    return since_version == 1 && ocs_hook_match_moe(n, &s) && ocs_hook_moe_types_fused(&s, n_in, in);
 }
 
 ocs_status ocs_cuda_moe_prepare(ocs_cuda *c, const ocs_node *n, void **state, ocs_err *err)

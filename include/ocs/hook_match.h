@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include "ocs/hooks.h"
 #include "ocs/model.h"
+#include "ocs/schema.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -105,6 +106,15 @@ typedef struct ocs_hook_moe {
 
 /* 1 and *out filled when n's expert (and router, if any) are canonical; 0 otherwise. */
 int ocs_hook_match_moe(const ocs_node *n, ocs_hook_moe *out);
+
+/*
+ * Whether the input types in[0..n_in) of a MoE node matched as m suit a
+ * fused implementation: input float, float16 or bfloat16 and the expert's
+ * type, router logits of a storage type or double (the router's type when
+ * it has one), every expert parameter present of the input's type.  (A
+ * parameter count that does not match is left to run to report.)
+ */
+int ocs_hook_moe_types_fused(const ocs_hook_moe *m, size_t n_in, const ocs_tensor_type *in);
 
 /* How many expert_params the expert takes (ocs_moe_expert_param_count). */
 size_t ocs_hook_expert_param_count(const ocs_hook_expert *x);

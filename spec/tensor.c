@@ -11,6 +11,8 @@
 
 #include <sys/mman.h>
 
+#include <stdint.h>
+
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
@@ -63,16 +65,17 @@ static void free_strings(ocs_string *s, size_t n)
 #define OCS_HUGE_MIN ((size_t)4 << 20)
 void *ocs_tensor_alloc_data(size_t nbytes)
 {
-    if (nbytes < OCS_HUGE_MIN || nbytes > SIZE_MAX - OCS_HUGE_PAGE)
-        return calloc(nbytes ? nbytes : 1, 1);
-    const size_t len = (nbytes + OCS_HUGE_PAGE - 1) / OCS_HUGE_PAGE * OCS_HUGE_PAGE;
-    void *p = aligned_alloc(OCS_HUGE_PAGE, len);
-    if (!p)
-        return NULL;
+    /* calloc: a large block is fresh mapped memory that nobody has to clear
+     * twice; its 2 MiB-aligned interior is then marked before first touch */
+    void *p = calloc(nbytes ? nbytes : 1, 1);
 #ifdef MADV_HUGEPAGE
-    madvise(p, len, MADV_HUGEPAGE);   /* a hint: without huge pages the block still works */
+    if (p && nbytes >= OCS_HUGE_MIN) {
+        const uintptr_t lo = ((uintptr_t)p + OCS_HUGE_PAGE - 1) & ~(uintptr_t)(OCS_HUGE_PAGE - 1);
+        const uintptr_t hi = ((uintptr_t)p + nbytes) & ~(uintptr_t)(OCS_HUGE_PAGE - 1);
+        if (hi > lo)
+            madvise((void *)lo, hi - lo, MADV_HUGEPAGE);   /* a hint: without huge pages the block still works */
+    }
 #endif
-    memset(p, 0, nbytes);
     return p;
 }
 

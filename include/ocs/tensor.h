@@ -119,9 +119,9 @@ unsigned ocs_double_to_minifloat(ocs_dtype t, double d, int saturate);
 ocs_status ocs_shape_numel(int rank, const int64_t *dims, size_t *numel, ocs_err *err);
 
 /*
- * Zeroed memory for nbytes of tensor data, released with free().  Blocks of
- * 4 MiB and more start on a 2 MiB boundary and are marked for transparent
- * huge pages where the system has them (Linux madvise), so that scattered
+ * Zeroed memory for nbytes of tensor data, released with free().  In
+ * blocks of 4 MiB and more, the 2 MiB-aligned interior is marked for
+ * transparent huge pages where the system has them (Linux madvise), so that scattered
  * reads into them, such as a paged KV cache read through its block table,
  * miss the TLB far less.  Every tensor's data comes from here, and so does
  * the buffer `ocs bench` measures memory bandwidth on, so that its ceiling

@@ -912,27 +912,40 @@ static void donatable_inputs(ocs_scope *sc, const plan_node *pn, const ocs_tenso
 
 /*
  * After a kernel succeeded: an input it stored as an output changes owner
- * (the scope forgets it, so releasing the name frees nothing); storing an
- * input that was not donated, or one input twice, is the kernel's error.
+ * (the scope forgets it, so releasing the name frees nothing).  Storing an
+ * input that was not donated, or one input as two outputs, is the kernel's
+ * error: then no input changes owner, and every output that is an input is
+ * dropped from out (the scope still owns it).
  */
 static ocs_status hand_over_inputs(ocs_scope *sc, const plan_node *pn, const ocs_tensor *const *t,
                                    const unsigned char *donated, ocs_tensor **out, ocs_err *err)
 {
     const ocs_node *n = pn->node;
+    ocs_status st = OCS_OK;
+    for (size_t j = 0; j < n->n_outputs && st == OCS_OK; j++)
+        for (size_t i = 0; out[j] && i < n->n_inputs && st == OCS_OK; i++) {
+            if (out[j] != t[i])
+                continue;
+            int twice = 0;
+            for (size_t k = 0; k < j && !twice; k++)
+                twice = out[k] == out[j];
+            if (!donated[i] || twice)
+                st = ocs_fail(err, OCS_ERR_RUNTIME, "the kernel returned input %zu '%s' as output %zu, which it "
+                              "may not take", i, n->inputs[i], j);
+        }
     for (size_t j = 0; j < n->n_outputs; j++)
         for (size_t i = 0; out[j] && i < n->n_inputs; i++) {
             if (out[j] != t[i])
                 continue;
-            slot *e = donated[i] ? scope_find_local(sc, n->inputs[i]) : NULL;
-            if (!e || e->t != t[i]) {
-                out[j] = NULL;   /* the scope still owns it (or an earlier output took it) */
-                return ocs_fail(err, OCS_ERR_RUNTIME, "the kernel returned input %zu '%s' as output %zu, which it "
-                                "may not take", i, n->inputs[i], j);
+            if (st != OCS_OK) {
+                out[j] = NULL;
+                break;
             }
+            slot *e = scope_find_local(sc, n->inputs[i]);
             e->owned = 0;
             e->t = NULL;
         }
-    return OCS_OK;
+    return st;
 }
 
 static ocs_status run_node(ocs_scope *sc, const plan_node *pn, ocs_err *err)

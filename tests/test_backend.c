@@ -181,14 +181,17 @@ static void test_no_fallback_reports_unsupported(void **state)
  */
 typedef struct taker {
     int take, steal;
+    int twice;           /* Split instead: returns its donated input as both outputs */
     int runs, took;
     unsigned char seen[4];
 } taker;
 
 static int taker_supports(void *ctx, const ocs_node *n, int64_t since, size_t n_in, const ocs_tensor_type *in)
 {
-    (void)ctx;
     (void)since;
+    const taker *t = ctx;
+    if (t->twice)
+        return !strcmp(n->op_type, "Split") && n_in == 1 && in[0].dtype == OCS_FLOAT;
     return !strcmp(n->op_type, "Mul") && n_in == 2 && in[0].dtype == OCS_FLOAT;
 }
 
@@ -197,6 +200,11 @@ static ocs_status taker_run(void *ctx, void *state, ocs_kernel_args *a)
     (void)state;
     taker *t = ctx;
     t->runs++;
+    if (t->twice) {
+        t->seen[0] = a->donatable ? a->donatable[0] : 0;
+        a->outputs[0] = a->outputs[1] = (ocs_tensor *)a->inputs[0];
+        return OCS_OK;
+    }
     for (size_t i = 0; i < 2; i++)
         t->seen[i] = a->donatable ? a->donatable[i] : 0;
     const ocs_tensor *x = a->inputs[0], *y = a->inputs[1];
@@ -330,6 +338,52 @@ static ocs_tensor *vec3(float a, float b, float c)
     return t;
 }
 
+/*
+ * One input returned as two outputs is refused, donated (s at its last use)
+ * or not (s read again later), and nothing is freed twice (ASan).
+ */
+static void test_one_input_as_two_outputs_fails(void **state)
+{
+    (void)state;
+    for (int later = 0; later < 2; later++) {
+        taker t = {.twice = 1};
+        ocs_backend be = {&taker_ops, &t};
+        ocs_backend *list[] = {&be};
+        ocs_session_options opt = {list, 1, 0};
+        ocs_model *m = NULL;
+        static const int64_t d3[] = {3};
+        assert_int_equal(ocs_model_new(&m, NULL), OCS_OK);
+        assert_int_equal(ocs_model_import(m, "", 17, NULL), OCS_OK);
+        ocs_graph *g = m->graph;
+        ocs_graph_add_input(g, "x", OCS_FLOAT, 1, d3, NULL);
+        ocs_graph_add_input(g, "y", OCS_FLOAT, 1, d3, NULL);
+        ocs_graph_add_output(g, "a", OCS_FLOAT, 1, d3, NULL);
+        ocs_graph_add_output(g, "b", OCS_FLOAT, 1, d3, NULL);
+        const char *add_in[] = {"x", "y"}, *add_out[] = {"s"}, *split_in[] = {"s"}, *split_out[] = {"a", "b"};
+        assert_int_equal(ocs_graph_add_node(g, "Add", "", "add", 2, add_in, 1, add_out, NULL, NULL), OCS_OK);
+        assert_int_equal(ocs_graph_add_node(g, "Split", "", "split", 1, split_in, 2, split_out, NULL, NULL),
+                         OCS_OK);
+        if (later) {
+            const char *in2[] = {"s", "y"}, *out2[] = {"w"};
+            ocs_graph_add_output(g, "w", OCS_FLOAT, 1, d3, NULL);
+            assert_int_equal(ocs_graph_add_node(g, "Add", "", "add2", 2, in2, 1, out2, NULL, NULL), OCS_OK);
+        }
+        ocs_session *s = NULL;
+        assert_int_equal(ocs_session_new_with(m, &opt, &s, NULL), OCS_OK);
+        ocs_tensor *x = vec3(1, 2, 3), *y = vec3(2, 2, 2), *outs[3] = {NULL, NULL, NULL};
+        const char *names[] = {"x", "y"};
+        const ocs_tensor *ins[] = {x, y};
+        ocs_err err = {{0}};
+        assert_int_equal(ocs_session_run(s, 2, names, ins, later ? 3 : 2, outs, &err), OCS_ERR_RUNTIME);
+        assert_int_equal(t.seen[0], !later);
+        assert_non_null(strstr(err.msg, "may not take"));
+        ocs_tensor_free(x);
+        ocs_tensor_free(y);
+        ocs_session_free(s);
+        ocs_model_free(m);
+    }
+}
+
 /* Inputs handed over with the run are donated at their last use, not before; the caller's output is
  * then the very tensor it gave. */
 static void test_handed_over_inputs_are_donated(void **state)
@@ -420,6 +474,7 @@ int main(void)
         cmocka_unit_test(test_taking_an_input_not_donated_fails),
         cmocka_unit_test(test_handed_over_inputs_are_donated),
         cmocka_unit_test(test_handed_over_inputs_freed_on_failure),
+        cmocka_unit_test(test_one_input_as_two_outputs_fails),
     };
     return cmocka_run_group_tests_name("backend", tests, NULL, NULL);
 }

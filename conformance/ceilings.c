@@ -180,11 +180,10 @@ ocs_status ocs_bw_probe_new(size_t bytes, int threads, ocs_bw_probe **out, ocs_e
     *out = NULL;
     if (threads < 1 || threads > MAX_THREADS)
         return ocs_fail(err, OCS_ERR_INVALID, "thread count %d is outside 1..%d", threads, MAX_THREADS);
-    const size_t align = (size_t)2 << 20;
     size_t n = bytes / sizeof(float);
     if (n < 1024)
         return ocs_fail(err, OCS_ERR_INVALID, "bandwidth buffer of %zu bytes is too small", bytes);
-    if (n > (SIZE_MAX - align) / sizeof(float))
+    if (n > SIZE_MAX / sizeof(float))
         return ocs_fail(err, OCS_ERR_NOMEM, "bandwidth buffer of %zu bytes is too large", bytes);
     ocs_bw_probe *p = calloc(1, sizeof *p);
     if (!p)
@@ -193,7 +192,7 @@ ocs_status ocs_bw_probe_new(size_t bytes, int threads, ocs_bw_probe **out, ocs_e
     pthread_cond_init(&p->wake, NULL);
     pthread_cond_init(&p->done, NULL);
     p->started = 1;
-    size_t alloc = (n * sizeof(float) + align - 1) / align * align;
+    const size_t alloc = n * sizeof(float);
     p->buf = ocs_tensor_alloc_data(alloc);   /* the pages tensors get (huge where available) */
     p->workers = calloc((size_t)threads, sizeof *p->workers);
     if (!p->buf || !p->workers) {

@@ -11,10 +11,9 @@
 
 #include <sys/mman.h>
 
-#include <stdint.h>
-
 #include <float.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,8 +64,9 @@ static void free_strings(ocs_string *s, size_t n)
 #define OCS_HUGE_MIN ((size_t)4 << 20)
 void *ocs_tensor_alloc_data(size_t nbytes)
 {
-    /* calloc: a large block is fresh mapped memory that nobody has to clear
-     * twice; its 2 MiB-aligned interior is then marked before first touch */
+    /* calloc, not memset after an aligned allocation: a large block is
+     * normally a fresh mapping the kernel zeroes as pages are first touched,
+     * and the hint then comes before that touch */
     void *p = calloc(nbytes ? nbytes : 1, 1);
 #ifdef MADV_HUGEPAGE
     if (p && nbytes >= OCS_HUGE_MIN) {

@@ -10,12 +10,12 @@
  *      executor donates it (an intermediate value at its last use, see
  *      ocs_kernel_args.donatable), else a parallel memcpy copy of it; the
  *      new (rotated) keys and values are written into it, and attention
- *      then reads it in place.  A cache
- *      output that is not wanted is never materialised: attention reads the
- *      cache input for past positions and the new rows (the key/value
- *      inputs, or the rotated keys) for the call's own positions, unless a
- *      new token writes a slot that some sequence reads as past, in which
- *      case a private copy is made as for a wanted output;
+ *      then reads it in place.  A cache output that is not wanted is never
+ *      materialised: attention reads the cache input for past positions and
+ *      the new rows (the key/value inputs, or the rotated keys) for the
+ *      call's own positions, unless a new token writes a slot that some
+ *      sequence reads as past, in which case a private copy is made as for
+ *      a wanted output;
  *   3. attention, flash style: key/value rows are read through the block
  *      table where they lie (no gather of a sequence), tile by tile, with an
  *      online softmax (running max and sum per query row).  The query heads
@@ -27,9 +27,9 @@
  *          are adjacent in the cache).  The rows PA_PF_BYTES ahead are
  *          asked for while a tile is computed, a slice per KV head, after
  *          one load from each of their pages (a prefetch that misses the
- *          TLB may be dropped).  When the sequences are too few for the threads,
- *          each context is split across tasks (split-KV) and the partial
- *          results (max, sum, accumulator per row) are merged;
+ *          TLB may be dropped).  When the sequences are too few for the
+ *          threads, each context is split across tasks (split-KV) and the
+ *          partial results (max, sum, accumulator per row) are merged;
  *        - prefill: one task per (sequence, KV head, PA_PF_ROWS query rows),
  *          heaviest first, in tiles of PA_TK keys: S = Q K^T through the
  *          GEMM micro-kernel on a packed K^T tile, P V through the same
@@ -62,7 +62,7 @@
 #define PA_TK 64          /* prefill: key positions per tile */
 #define PA_LD 80          /* row stride of the score and packed-key tiles: PA_TK padded to an odd
                              number of cache lines, so that rows do not share L1 sets */
-#define PA_PF_ROWS 192     /* prefill: query rows (heads x tokens) per task */
+#define PA_PF_ROWS 192    /* prefill: query rows (heads x tokens) per task */
 #define PA_DEC_NQ 4       /* sequences with at most this many new tokens take the decode path */
 #define PA_DG 16          /* decode: key positions per tile */
 #define PA_PF_BYTES ((size_t)128 << 10)  /* decode: key and value bytes asked for ahead of use */

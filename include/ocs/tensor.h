@@ -121,9 +121,9 @@ ocs_status ocs_shape_numel(int rank, const int64_t *dims, size_t *numel, ocs_err
 /*
  * Zeroed memory for nbytes of tensor data, released with free().  In
  * blocks of 4 MiB and more, the 2 MiB-aligned interior is marked for
- * transparent huge pages where the system has them (Linux madvise), so that scattered
- * reads into them, such as a paged KV cache read through its block table,
- * miss the TLB far less.  Every tensor's data comes from here, and so does
+ * transparent huge pages where the system has them (Linux madvise), so
+ * that scattered reads into them, such as a paged KV cache read through
+ * its block table, miss the TLB far less.  Every tensor's data comes from here, and so does
  * the buffer `ocs bench` measures memory bandwidth on, so that its ceiling
  * sees the same kind of pages as the operators.  NULL when out of memory.
  */

@@ -23,7 +23,8 @@
 #   sh conformance/gpu_check.sh --prebuilt DIR   run from such a pack (DIR holds ocs-gpu.tar.xz or its
 #                                                unpacked files), building nothing
 #
-# Environment: BUILD (default build-gpu-smXY), GPU_CHECK_OUT (default reports/gpu), NVCC, CC, JOBS.
+# Environment: BUILD (default build-gpu-smXY), GPU_CHECK_OUT (default reports/gpu), GPU_CHECK_TIMEOUT
+# (seconds each step may run, default 300), NVCC, CC, JOBS.
 # Exit status: 0 when the build, every conformance case run on cuda, the unit test and every benchmark
 # correctness check pass (a missed speed target is shown in the table, it is not an error); 1 otherwise;
 # 2 when there is no GPU or the arguments are wrong.
@@ -37,6 +38,7 @@ CUDA_HOME=${CUDA_HOME:-$(dirname "$(dirname "$NVCC")")}
 CC=${CC:-cc}
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 4)}
 OUT=${GPU_CHECK_OUT:-reports/gpu}
+STEP=${GPU_CHECK_TIMEOUT:-300}
 
 usage() {
     sed -n '2,/^$/s/^# \{0,1\}//p' "$0" >&2
@@ -169,18 +171,18 @@ t_bench=0
 if [ "$build_result" = ok ]; then
     # ---- 1. conformance on the cuda backend ------------------------------------------------------------
     t0=$(now)
-    timeout 300 "$OCS" run --backend cuda -j 8 --junit "$OUT/junit.xml" --scoreboard "$OUT/scoreboard.md" -q \
+    timeout "$STEP" "$OCS" run --backend cuda -j 8 --junit "$OUT/junit.xml" --scoreboard "$OUT/scoreboard.md" -q \
         >"$OUT/run.log" 2>&1
     rc=$?
     t_run=$(($(now) - t0))
     run_result=$(grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped' "$OUT/run.log" | tail -n 1)
     [ -n "$run_result" ] || run_result="no summary (exit $rc; see $OUT/run.log)"
-    [ "$rc" -eq 124 ] && run_result="TIMED OUT after 300 s; $run_result"
+    [ "$rc" -eq 124 ] && run_result="TIMED OUT after $STEP s; $run_result"
     [ "$rc" -eq 0 ] || fail=1
 
     # ---- 2. the unit test, with its device comparisons -----------------------------------------------------
     t0=$(now)
-    OCS_SHARED=${OCS_SHARED:-../shared} OCS_BUILD=$BUILD timeout 300 "$TEST" >"$OUT/test_cuda.log" 2>&1
+    OCS_SHARED=${OCS_SHARED:-../shared} OCS_BUILD=$BUILD timeout "$STEP" "$TEST" >"$OUT/test_cuda.log" 2>&1
     rc=$?
     t_unit=$(($(now) - t0))
     passed=$(grep -E '^\[  PASSED  \] [0-9]+ test' "$OUT/test_cuda.log" | grep -oE '[0-9]+' | head -n 1)
@@ -194,7 +196,7 @@ if [ "$build_result" = ok ]; then
 
     # ---- 3. the benchmark ------------------------------------------------------------------------------------
     t0=$(now)
-    timeout 300 "$BENCH" --repeat 20 --json "$OUT/bench.json" >"$OUT/bench.log" 2>&1
+    timeout "$STEP" "$BENCH" --repeat 20 --json "$OUT/bench.json" >"$OUT/bench.log" 2>&1
     bench_rc=$?
     t_bench=$(($(now) - t0))
     [ "$bench_rc" -eq 0 ] || fail=1

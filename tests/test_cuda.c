@@ -177,6 +177,7 @@ static void test_carve(void **state)
 static void test_pa_choose(void **state)
 {
     (void)state;
+    /* the tiled kernel (the single-pass one not allowed) */
     static const struct {
         size_t es;
         int64_t D;
@@ -189,40 +190,66 @@ static void test_pa_choose(void **state)
     };
     for (size_t i = 0; i < N_OF(want); i++) {
         ocs_cuda_pa_cfg cfg;
-        const int ok = ocs_cuda_pa_choose(want[i].es, want[i].D, 227 * 1024, &cfg);
+        const int ok = ocs_cuda_pa_choose(want[i].es, want[i].D, 227 * 1024, 0, &cfg);
         if (ok != want[i].ok)
             fail_msg("es %zu D %lld: choose says %d", want[i].es, (long long)want[i].D, ok);
         if (!ok)
             continue;
-        if (cfg.vec != want[i].vec || cfg.gs != want[i].gs || cfg.cpl != want[i].cpl || cfg.rows_cap != want[i].rows)
-            fail_msg("es %zu D %lld: vec %d gs %d cpl %d rows %d", want[i].es, (long long)want[i].D, cfg.vec, cfg.gs,
-                     cfg.cpl, cfg.rows_cap);
+        if (cfg.stream || cfg.vec != want[i].vec || cfg.gs != want[i].gs || cfg.cpl != want[i].cpl ||
+            cfg.rows_cap != want[i].rows)
+            fail_msg("es %zu D %lld: stream %d vec %d gs %d cpl %d rows %d", want[i].es, (long long)want[i].D,
+                     cfg.stream, cfg.vec, cfg.gs, cfg.cpl, cfg.rows_cap);
+    }
+    /* allowed, the single-pass kernel takes the rows one 16-byte chunk a lane covers, the tiled one the rest */
+    static const struct {
+        size_t es;
+        int64_t D;
+        int stream, vec, gs, rows;
+    } want_stream[] = {
+        {2, 128, 1, 8, 16, 4}, {4, 128, 1, 4, 32, 8}, {2, 40, 1, 8, 8, 4}, {4, 40, 1, 4, 16, 8}, {2, 256, 1, 8, 32, 4},
+        {2, 8, 1, 8, 1, 4},    {4, 4, 1, 4, 1, 8},    {4, 3, 0, 1, 4, 8}, {2, 20, 0, 1, 32, 8}, {4, 256, 0, 4, 32, 4},
+        {2, 264, 0, 8, 32, 4},
+    };
+    for (size_t i = 0; i < N_OF(want_stream); i++) {
+        ocs_cuda_pa_cfg cfg;
+        assert_true(ocs_cuda_pa_choose(want_stream[i].es, want_stream[i].D, 227 * 1024, 1, &cfg));
+        if (cfg.stream != want_stream[i].stream || cfg.vec != want_stream[i].vec || cfg.gs != want_stream[i].gs ||
+            cfg.rows_cap != want_stream[i].rows)
+            fail_msg("es %zu D %lld (allowed): stream %d vec %d gs %d rows %d", want_stream[i].es,
+                     (long long)want_stream[i].D, cfg.stream, cfg.vec, cfg.gs, cfg.rows_cap);
     }
     /* every head size: the variant exists and covers the row, within the limits */
-    for (int es = 2; es <= 4; es += 2)
-        for (int64_t D = 1; D <= 1100; D++) {
-            ocs_cuda_pa_cfg cfg;
-            if (!ocs_cuda_pa_choose((size_t)es, D, 48 * 1024, &cfg))
-                continue;
-            const int dtype = es == 4 ? OCS_FLOAT : (D % 2 ? OCS_BFLOAT16 : OCS_FLOAT16);
-            assert_true(ocs_cuda_pa_have_variant(dtype, cfg.vec, cfg.cpl));
-            assert_int_equal(D % cfg.vec, 0);
-            assert_true((int64_t)cfg.gs * cfg.cpl * cfg.vec >= D);
-            assert_true(cfg.gs >= 1 && cfg.gs <= 32 && (cfg.gs & (cfg.gs - 1)) == 0);
-            assert_true(cfg.gs == 32 || (int64_t)cfg.gs * cfg.vec >= D);   /* no group wider than needed */
-            assert_true(cfg.rows_cap >= 1 && cfg.rows_cap * cfg.cpl <= OCS_CUDA_PA_ROWS);
-            assert_true(cfg.smem <= 48 * 1024);
-            if (es == 2 && D <= 1024 && (D * es) % 16 == 0)
-                assert_int_equal(cfg.vec, 8);
-            if (D <= 256 && es == 4)   /* every float head size up to 256 has a kernel */
-                assert_true(cfg.cpl <= 8);
-        }
-    /* the whole range up to 256 is covered for every type; a limit that is too small refuses */
+    for (int allow = 0; allow < 2; allow++)
+        for (int es = 2; es <= 4; es += 2)
+            for (int64_t D = 1; D <= 1100; D++) {
+                ocs_cuda_pa_cfg cfg;
+                if (!ocs_cuda_pa_choose((size_t)es, D, 48 * 1024, allow, &cfg))
+                    continue;
+                const int dtype = es == 4 ? OCS_FLOAT : (D % 2 ? OCS_BFLOAT16 : OCS_FLOAT16);
+                assert_true(ocs_cuda_pa_have_variant(dtype, cfg.stream, cfg.vec, cfg.cpl));
+                assert_int_equal(D % cfg.vec, 0);
+                assert_true((int64_t)cfg.gs * cfg.cpl * cfg.vec >= D);
+                assert_true(cfg.gs >= 1 && cfg.gs <= 32 && (cfg.gs & (cfg.gs - 1)) == 0);
+                assert_true(cfg.gs == 32 || (int64_t)cfg.gs * cfg.vec >= D);   /* no group wider than needed */
+                assert_true(cfg.rows_cap >= 1 && cfg.rows_cap * cfg.cpl <= OCS_CUDA_PA_ROWS);
+                assert_true(cfg.smem <= 48 * 1024);
+                if (cfg.stream) {
+                    assert_true(allow && cfg.vec * es == 16 && cfg.cpl == 1 && cfg.rows_cap == 32 / cfg.vec);
+                    assert_true((int64_t)cfg.gs * cfg.vec >= D);   /* one chunk a lane covers the row */
+                } else if (allow) {
+                    assert_true(cfg.vec == 1 || cfg.cpl > 1);
+                }
+                if (es == 2 && D <= 1024 && (D * es) % 16 == 0)
+                    assert_int_equal(cfg.vec, 8);
+                if (D <= 256 && es == 4)   /* every float head size up to 256 has a kernel */
+                    assert_true(cfg.cpl <= 8);
+            }
+    /* the whole range up to 256 is covered for every type; a limit that is too small refuses the tiled one */
     for (int64_t D = 1; D <= 256; D++) {
         ocs_cuda_pa_cfg cfg;
-        assert_true(ocs_cuda_pa_choose(2, D, 48 * 1024, &cfg));
-        assert_true(ocs_cuda_pa_choose(4, D, 48 * 1024, &cfg));
-        assert_false(ocs_cuda_pa_choose(4, D, 1024, &cfg));
+        assert_true(ocs_cuda_pa_choose(2, D, 48 * 1024, 1, &cfg));
+        assert_true(ocs_cuda_pa_choose(4, D, 48 * 1024, 1, &cfg));
+        assert_false(ocs_cuda_pa_choose(4, D, 1024, 0, &cfg));
     }
 }
 
@@ -583,7 +610,7 @@ static void pa_model(const pa_case *k, pa_built *b)
     if (k->caches & 2)
         assert_int_equal(ocs_graph_add_output(m->graph, "value_cache_out", ot, 4, b->in[4]->dims, NULL), OCS_OK);
     b->model = m;
-    b->n_outputs = n_out;
+    b->n_outputs = 1 + !!(k->caches & 1) + !!(k->caches & 2);   /* the graph's outputs, not the node's */
 }
 
 static void pa_free(pa_built *b)
@@ -1246,7 +1273,9 @@ static const pa_case pa_cases[] = {
     {"write_read_by_other", OCS_FLOAT, 2, {3, 1}, {5, 20}, 16, 4, 2, 64, 0, 0, 0, 0, 0, 0, 0, 3, 0, 1},
 };
 
-static void check_pa_case(ocs_backend *be, const pa_case *k, unsigned seed)
+/* Runs one case on the reference and on cuda; prints what differs and returns 0 when anything does
+ * (so that one device run reports every failing case, not only the first). */
+static int check_pa_case(ocs_backend *be, const pa_case *k, unsigned seed)
 {
     pa_built b;
     memset(&b, 0, sizeof b);
@@ -1262,36 +1291,48 @@ static void check_pa_case(ocs_backend *be, const pa_case *k, unsigned seed)
         }
     ocs_tensor *ref[3] = {NULL, NULL, NULL}, *got[3] = {NULL, NULL, NULL};
     ocs_err err = {{0}};
-    if (run_session(b.model, n, names, ins, NULL, (size_t)b.n_outputs, ref, &err) != OCS_OK)
-        fail_msg("%s: reference: %s", k->name, err.msg);
-    if (run_session(b.model, n, names, ins, be, (size_t)b.n_outputs, got, &err) != OCS_OK)
-        fail_msg("%s: cuda: %s", k->name, err.msg);
-    double rtol, atol;
-    tolerances(k->dt, &rtol, &atol);
-    for (size_t i = 0; i < ref[0]->numel; i++) {
-        const double r = ocs_tensor_get_f64(ref[0], i), g = ocs_tensor_get_f64(got[0], i);
-        if (!(fabs(r - g) <= atol + rtol * fabs(r)))
-            fail_msg("%s: output element %zu: cuda %.9g, reference %.9g", k->name, i, g, r);
+    int ok = 1;
+    if (run_session(b.model, n, names, ins, NULL, (size_t)b.n_outputs, ref, &err) != OCS_OK) {
+        print_error("%s (seed %u): reference: %s\n", k->name, seed, err.msg);
+        ok = 0;
+    } else if (run_session(b.model, n, names, ins, be, (size_t)b.n_outputs, got, &err) != OCS_OK) {
+        print_error("%s (seed %u): cuda: %s\n", k->name, seed, err.msg);
+        ok = 0;
+    } else {
+        double rtol, atol;
+        tolerances(k->dt, &rtol, &atol);
+        size_t bad = 0, first = 0;
+        for (size_t i = 0; i < ref[0]->numel; i++) {
+            const double r = ocs_tensor_get_f64(ref[0], i), g = ocs_tensor_get_f64(got[0], i);
+            if (!(fabs(r - g) <= atol + rtol * fabs(r)) && !bad++)
+                first = i;
+        }
+        if (bad) {
+            print_error("%s (seed %u): %zu of %zu output elements differ; element %zu: cuda %.9g, reference %.9g\n",
+                        k->name, seed, bad, ref[0]->numel, first, ocs_tensor_get_f64(got[0], first),
+                        ocs_tensor_get_f64(ref[0], first));
+            ok = 0;
+        }
+        for (int i = 1; i < b.n_outputs; i++)
+            if (!ocs_tensor_equal(ref[i], got[i])) {
+                print_error("%s (seed %u): cache output %d differs from the reference\n", k->name, seed, i);
+                ok = 0;
+            }
     }
-    for (int i = 1; i < b.n_outputs; i++)
-        if (!ocs_tensor_equal(ref[i], got[i]))
-            fail_msg("%s: cache output %d differs from the reference", k->name, i);
     for (int i = 0; i < 3; i++) {
         ocs_tensor_free(ref[i]);
         ocs_tensor_free(got[i]);
     }
     pa_free(&b);
+    return ok;
 }
 
-static void test_pa_on_device(void **state)
+/* The fixed cases, then random configurations across every switch; prints each failure, returns their count. */
+static int check_pa_all(ocs_backend *be, const char *kernel)
 {
-    (void)state;
-    ocs_backend *be = gpu();
-    if (!be)
-        skip();
+    int failed = 0;
     for (size_t i = 0; i < N_OF(pa_cases); i++)
-        check_pa_case(be, &pa_cases[i], (unsigned)i + 1);
-    /* random configurations across every switch */
+        failed += !check_pa_case(be, &pa_cases[i], (unsigned)i + 1);
     uint64_t s = 99;
     static const int bss[] = {1, 3, 5, 16}, ds[] = {8, 24, 40, 64, 128}, gs[] = {1, 2, 4, 8};
     static const ocs_dtype dts[] = {OCS_FLOAT, OCS_FLOAT, OCS_FLOAT16, OCS_BFLOAT16};
@@ -1318,8 +1359,26 @@ static void test_pa_on_device(void **state)
         k.interleaved = k.rotary && rng_next(&s) % 2;
         k.half = k.rotary && rng_next(&s) % 2 ? 1 + (int)(rng_next(&s) % (unsigned)(k.D / 2)) : 0;
         k.caches = (int)(rng_next(&s) % 4);
-        check_pa_case(be, &k, 1000u + (unsigned)c);
+        failed += !check_pa_case(be, &k, 1000u + (unsigned)c);
     }
+    if (failed)
+        print_error("%d PagedAttention cases differ from the reference with the %s kernels\n", failed, kernel);
+    return failed;
+}
+
+static void test_pa_on_device(void **state)
+{
+    (void)state;
+    ocs_backend *be = gpu();
+    if (!be)
+        skip();
+    /* the backend's choice (single-pass attend wherever it applies), then the tiled attend kernel everywhere */
+    int failed = check_pa_all(be, "chosen");
+    setenv("OCS_CUDA_PA_TILED", "1", 1);
+    failed += check_pa_all(be, "tiled");
+    unsetenv("OCS_CUDA_PA_TILED");
+    if (failed)
+        fail_msg("%d PagedAttention runs differ from the reference (listed above)", failed);
 }
 
 static const moe_case moe_cases[] = {
@@ -1351,35 +1410,50 @@ static const moe_case moe_cases[] = {
      OCS_DOUBLE, 15},
 };
 
-static void check_moe_case(ocs_backend *be, const moe_case *c)
+/* As check_pa_case: 0 (and what differs, printed) when the case fails. */
+static int check_moe_case(ocs_backend *be, const moe_case *c)
 {
     moe_built b;
     moe_build(c, &b);
     ocs_tensor_type types[10];
     for (size_t i = 0; i < b.n_inputs; i++)
         ocs_tensor_type_of(b.inputs[i], &types[i]);
-    if (!be->ops->supports(be->ctx, &b.m->graph->nodes[0], 1, b.n_inputs, types))
-        fail_msg("%s: the cuda backend does not claim the node", c->name);
+    int ok = 1;
     ocs_tensor *ref = NULL, *got = NULL;
     ocs_err err = {{0}};
     const ocs_tensor *const *ins = (const ocs_tensor *const *)b.inputs;
-    if (run_session(b.m, b.n_inputs, b.names, ins, NULL, 1, &ref, &err) != OCS_OK)
-        fail_msg("%s: reference: %s", c->name, err.msg);
-    if (run_session(b.m, b.n_inputs, b.names, ins, be, 1, &got, &err) != OCS_OK)
-        fail_msg("%s: cuda: %s", c->name, err.msg);
-    const double rtol = c->t == OCS_FLOAT ? 1e-4 : c->t == OCS_FLOAT16 ? 1e-2 : 4e-2;
-    double max_ref = 0;
-    for (size_t i = 0; i < ref->numel; i++)
-        max_ref = fmax(max_ref, fabs(ocs_tensor_get_f64(ref, i)));
-    const double atol = (c->t == OCS_FLOAT ? 1e-5 : rtol) * max_ref;
-    for (size_t i = 0; i < ref->numel; i++) {
-        const double r = ocs_tensor_get_f64(ref, i), g = ocs_tensor_get_f64(got, i);
-        if (!(fabs(g - r) <= atol + rtol * fabs(r)))
-            fail_msg("%s: element %zu: cuda %.9g, reference %.9g (max |ref| %.3g)", c->name, i, g, r, max_ref);
+    if (!be->ops->supports(be->ctx, &b.m->graph->nodes[0], 1, b.n_inputs, types)) {
+        print_error("%s: the cuda backend does not claim the node\n", c->name);
+        ok = 0;
+    } else if (run_session(b.m, b.n_inputs, b.names, ins, NULL, 1, &ref, &err) != OCS_OK) {
+        print_error("%s: reference: %s\n", c->name, err.msg);
+        ok = 0;
+    } else if (run_session(b.m, b.n_inputs, b.names, ins, be, 1, &got, &err) != OCS_OK) {
+        print_error("%s: cuda: %s\n", c->name, err.msg);
+        ok = 0;
+    } else {
+        const double rtol = c->t == OCS_FLOAT ? 1e-4 : c->t == OCS_FLOAT16 ? 1e-2 : 4e-2;
+        double max_ref = 0;
+        for (size_t i = 0; i < ref->numel; i++)
+            max_ref = fmax(max_ref, fabs(ocs_tensor_get_f64(ref, i)));
+        const double atol = (c->t == OCS_FLOAT ? 1e-5 : rtol) * max_ref;
+        size_t bad = 0, first = 0;
+        for (size_t i = 0; i < ref->numel; i++) {
+            const double r = ocs_tensor_get_f64(ref, i), g = ocs_tensor_get_f64(got, i);
+            if (!(fabs(g - r) <= atol + rtol * fabs(r)) && !bad++)
+                first = i;
+        }
+        if (bad) {
+            print_error("%s: %zu of %zu elements differ; element %zu: cuda %.9g, reference %.9g (max |ref| %.3g)\n",
+                        c->name, bad, ref->numel, first, ocs_tensor_get_f64(got, first),
+                        ocs_tensor_get_f64(ref, first), max_ref);
+            ok = 0;
+        }
     }
     ocs_tensor_free(ref);
     ocs_tensor_free(got);
     moe_free(&b);
+    return ok;
 }
 
 static void test_moe_on_device(void **state)
@@ -1388,16 +1462,19 @@ static void test_moe_on_device(void **state)
     ocs_backend *be = gpu();
     if (!be)
         skip();
+    int failed = 0;
     for (size_t i = 0; i < N_OF(moe_cases); i++)
-        check_moe_case(be, &moe_cases[i]);
+        failed += !check_moe_case(be, &moe_cases[i]);
     /* the grouped batched GEMMs and the one-by-one loop, forced each way */
     for (int forced = 0; forced < 2; forced++) {
         setenv("OCS_CUDA_MOE_GROUPED", forced ? "1" : "0", 1);
-        check_moe_case(be, &moe_cases[11]);
-        check_moe_case(be, &moe_cases[3]);
-        check_moe_case(be, &moe_cases[0]);
+        failed += !check_moe_case(be, &moe_cases[11]);
+        failed += !check_moe_case(be, &moe_cases[3]);
+        failed += !check_moe_case(be, &moe_cases[0]);
     }
     unsetenv("OCS_CUDA_MOE_GROUPED");
+    if (failed)
+        fail_msg("%d MoE runs differ from the reference (listed above)", failed);
 }
 
 static int teardown(void **state)

@@ -9,11 +9,15 @@
  *                              Memory-bound: the bytes are the K and V rows of
  *                              the context plus the query, new rows and output;
  *                              target >= 70% of the copy bandwidth.
+ *   pa_decode_f16_b64_ctx4096_tiled  the same through the tiled attend kernel
+ *                              (for comparison; the single-pass one is the
+ *                              backend's choice at head size 128).
  *   pa_decode_f16_b8_ctx4096   the same with 8 sequences (split-KV carries it).
  *   pa_prefill_f16_2048        one sequence of 2048 new tokens, causal; FLOPs
  *                              4 D sum over queries of the keys seen, per query
  *                              head, against the float32 cuBLAS rate (the
- *                              kernel computes in float32 on the CUDA cores).
+ *                              kernel computes in float32 on the CUDA cores);
+ *                              also through the tiled kernel, for comparison.
  *   moe_bf16_t4096             MoE, bfloat16, Mixtral's shape (H 4096, I 14336,
  *                              E 8, k 2, SwiGLU, separate gate/up/down, default
  *                              router), 4096 tokens: FLOPs 2 T k (3 H I) against
@@ -221,6 +225,7 @@ typedef struct pa_shape {
     int H, Hkv, D, BS;
     ocs_cuda_bench_bound bound;
     double target;
+    int tiled;                  /* the tiled attend kernel even where the single-pass one applies */
 } pa_shape;
 
 /* The validated call for a batch built here (the checks ocs_cuda_pa_validate makes hold by construction). */
@@ -395,8 +400,14 @@ static ocs_status bench_pa(ocs_cuda *c, const pa_shape *s, int repeat, const ocs
     d.table = dtable;
     d.out = out;
     ocs_cuda_pa_args args;
-    if ((st = pa_call_of(s, cu, past, table, MB, NB, &call, err)) != OCS_OK ||
-        (st = ocs_cuda_pa_stage(c, &call, &d, &args, err)) != OCS_OK || (st = timer_new(&tm, err)) != OCS_OK)
+    if ((st = pa_call_of(s, cu, past, table, MB, NB, &call, err)) != OCS_OK)
+        goto done;
+    if (s->tiled)
+        setenv("OCS_CUDA_PA_TILED", "1", 1);
+    st = ocs_cuda_pa_stage(c, &call, &d, &args, err);
+    if (s->tiled)
+        unsetenv("OCS_CUDA_PA_TILED");
+    if (st != OCS_OK || (st = timer_new(&tm, err)) != OCS_OK)
         goto done;
     for (int i = 0; i < WARMUP + repeat; i++) {
         double ms;
@@ -423,8 +434,8 @@ static ocs_status bench_pa(ocs_cuda *c, const pa_shape *s, int repeat, const ocs
     r->ceiling = s->bound == OCS_CUDA_BENCH_COPY ? ceil->copy_gbs : ceil->gemm_tflops[s->bound - 1];
     r->ratio = r->rate / r->ceiling;
     r->ran = 1;
-    snprintf(r->note, sizeof r->note, "%d items, %d merges, rows/item %d, vec %d, group %d lanes", args.n_items,
-             args.n_merges, args.rows_cap, args.vec, args.gs);
+    snprintf(r->note, sizeof r->note, "%s kernel, %d items, %d merges, rows/item %d, vec %d, group %d lanes",
+             args.stream ? "single-pass" : "tiled", args.n_items, args.n_merges, args.rows_cap, args.vec, args.gs);
     {
         double worst = 0.0;
         const int picks[4][2] = {{0, 0}, {0, s->nq - 1}, {B - 1, s->nq / 2}, {B - 1, s->nq - 1}};
@@ -678,13 +689,15 @@ ocs_status ocs_cuda_bench_cases(ocs_backend *b, int quick, int repeat, const ocs
         return OCS_ERR_INVALID;
     *n = 0;
     const pa_shape pa_full[] = {
-        {"pa_decode_f16_b64_ctx4096", OCS_FLOAT16, 64, 1, 4095, 32, 8, 128, 16, OCS_CUDA_BENCH_COPY, 0.70},
-        {"pa_decode_f16_b8_ctx4096", OCS_FLOAT16, 8, 1, 4095, 32, 8, 128, 16, OCS_CUDA_BENCH_COPY, 0.0},
-        {"pa_prefill_f16_2048", OCS_FLOAT16, 1, 2048, 0, 32, 8, 128, 16, OCS_CUDA_BENCH_GEMM_F32, 0.0},
+        {"pa_decode_f16_b64_ctx4096", OCS_FLOAT16, 64, 1, 4095, 32, 8, 128, 16, OCS_CUDA_BENCH_COPY, 0.70, 0},
+        {"pa_decode_f16_b64_ctx4096_tiled", OCS_FLOAT16, 64, 1, 4095, 32, 8, 128, 16, OCS_CUDA_BENCH_COPY, 0.0, 1},
+        {"pa_decode_f16_b8_ctx4096", OCS_FLOAT16, 8, 1, 4095, 32, 8, 128, 16, OCS_CUDA_BENCH_COPY, 0.0, 0},
+        {"pa_prefill_f16_2048", OCS_FLOAT16, 1, 2048, 0, 32, 8, 128, 16, OCS_CUDA_BENCH_GEMM_F32, 0.0, 0},
+        {"pa_prefill_f16_2048_tiled", OCS_FLOAT16, 1, 2048, 0, 32, 8, 128, 16, OCS_CUDA_BENCH_GEMM_F32, 0.0, 1},
     };
     const pa_shape pa_quick[] = {
-        {"pa_decode_f16_b8_ctx1024", OCS_FLOAT16, 8, 1, 1023, 32, 8, 128, 16, OCS_CUDA_BENCH_COPY, 0.0},
-        {"pa_prefill_f16_256", OCS_FLOAT16, 1, 256, 0, 32, 8, 128, 16, OCS_CUDA_BENCH_GEMM_F32, 0.0},
+        {"pa_decode_f16_b8_ctx1024", OCS_FLOAT16, 8, 1, 1023, 32, 8, 128, 16, OCS_CUDA_BENCH_COPY, 0.0, 0},
+        {"pa_prefill_f16_256", OCS_FLOAT16, 1, 256, 0, 32, 8, 128, 16, OCS_CUDA_BENCH_GEMM_F32, 0.0, 0},
     };
     const moe_shape moe_full[] = {
         {"moe_bf16_t4096", 4096, 4096, 14336, 8, 2, OCS_CUDA_BENCH_GEMM_BF16, 0.50},
@@ -806,9 +819,9 @@ int ocs_cuda_bench_main(int argc, char **argv)
         ocs_backend_close(b);
         return 1;
     }
-    ocs_cuda_bench_row rows[8];
+    ocs_cuda_bench_row rows[16];
     size_t n = 0;
-    st = ocs_cuda_bench_cases(b, quick, repeat, &cl, rows, 8, &n, &err);
+    st = ocs_cuda_bench_cases(b, quick, repeat, &cl, rows, 16, &n, &err);
     printf("\nceilings (same run): device-to-device copy %.0f GB/s (read + write, %zu MiB); cuBLAS %dx%dx%d GEMM "
            "f32 %.1f, f16 %.1f, bf16 %.1f TFLOP/s\n\n",
            cl.copy_gbs, cl.copy_bytes >> 20, cl.gemm_n, cl.gemm_n, cl.gemm_n, cl.gemm_tflops[0], cl.gemm_tflops[1],

@@ -45,12 +45,19 @@ void ocs_cuda_pa_call_free(ocs_cuda_pa_call *c);
 
 /* The attend kernel variant for elements of es bytes and head size D. */
 typedef struct ocs_cuda_pa_cfg {
+    int stream;                /* the single-pass kernel, else the tiled one */
     int vec, cpl, gs, rows_cap;
-    size_t smem;
+    size_t smem;               /* the tiled kernel's dynamic shared memory */
 } ocs_cuda_pa_cfg;
 
-/* 1 and *cfg when a variant exists whose shared memory fits smem_limit; 0 otherwise. */
-int ocs_cuda_pa_choose(size_t es, int64_t D, size_t smem_limit, ocs_cuda_pa_cfg *cfg);
+/*
+ * 1 and *cfg when a variant exists whose shared memory fits smem_limit; 0
+ * otherwise.  The single-pass kernel takes the head sizes one 16-byte chunk
+ * a lane covers (allow_stream != 0; the backend clears it when
+ * OCS_CUDA_PA_TILED is set, so that tests and the benchmark reach the tiled
+ * kernel too), the tiled kernel the rest.
+ */
+int ocs_cuda_pa_choose(size_t es, int64_t D, size_t smem_limit, int allow_stream, ocs_cuda_pa_cfg *cfg);
 
 /*
  * The work plan: each sequence with new tokens has nq * G query rows

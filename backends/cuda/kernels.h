@@ -17,12 +17,16 @@
  *   attend  one block per (work item, KV head): the item's query rows (the
  *           query heads of one KV head for a few tokens of one sequence,
  *           token-major) against one partition of at most
- *           OCS_CUDA_PA_PART key positions read through the block table:
- *           scores into shared memory, softmax within the partition, then
- *           P x V, float32 throughout.  Each key/value row is loaded once
- *           for all rows of the item (GQA).  An item that covers its rows'
- *           whole key range writes the output; the others write a partial
- *           (row maximum, row sum, unnormalised accumulator);
+ *           OCS_CUDA_PA_PART key positions read through the block table,
+ *           float32 throughout.  Each key/value row is loaded once for all
+ *           rows of the item (GQA).  Two kernels: the single-pass one
+ *           (rows whose 16-byte chunks one group of lanes covers: the query
+ *           rows in registers, each key and value row read together, an
+ *           online softmax per group, the groups merged at the end) and the
+ *           tiled one for every other head size (scores into shared memory,
+ *           softmax within the partition, then P x V).  An item that covers
+ *           its rows' whole key range writes the output; the others write a
+ *           partial (row maximum, row sum, unnormalised accumulator);
  *   merge   one block per (split row chunk, KV head): combines the partials
  *           of the chunk's partitions in ascending order (flash-decoding).
  * The work items and merges come from the host plan (paged_attention.c).
@@ -71,6 +75,7 @@ typedef struct ocs_cuda_pa_args {
     int rotary, interleaved, half;
     int T;                        /* new tokens */
     /* kernel variant (ocs_cuda_pa_choose) */
+    int stream;                   /* the single-pass kernel (else the tiled one) */
     int vec, cpl, gs, rows_cap;
     size_t smem;                  /* dynamic shared memory of the attend kernel */
     /* device data */
@@ -94,8 +99,8 @@ typedef struct ocs_cuda_pa_args {
     float *pm, *pl, *pacc;        /* partials: [n_parts, Hkv, rows_cap] (x D for pacc) */
 } ocs_cuda_pa_args;
 
-/* Whether an attend kernel exists for (dtype, vec, cpl). */
-int ocs_cuda_pa_have_variant(int dtype, int vec, int cpl);
+/* Whether an attend kernel exists for (dtype, stream, vec, cpl). */
+int ocs_cuda_pa_have_variant(int dtype, int stream, int vec, int cpl);
 cudaError_t ocs_cuda_pa_write(const ocs_cuda_pa_args *a, cudaStream_t s);
 cudaError_t ocs_cuda_pa_attend(const ocs_cuda_pa_args *a, cudaStream_t s);
 cudaError_t ocs_cuda_pa_merge(const ocs_cuda_pa_args *a, cudaStream_t s);

@@ -141,7 +141,7 @@ static size_t attend_smem(int rows, int64_t D)
     return (size_t)rows * ((size_t)D + OCS_CUDA_PA_PART + 6) * sizeof(float);
 }
 
-int ocs_cuda_pa_choose(size_t es, int64_t D, size_t smem_limit, ocs_cuda_pa_cfg *cfg)
+int ocs_cuda_pa_choose(size_t es, int64_t D, size_t smem_limit, int allow_stream, ocs_cuda_pa_cfg *cfg)
 {
     if (D < 1 || D > 65536 || (es != 2 && es != 4))
         return 0;
@@ -156,11 +156,22 @@ int ocs_cuda_pa_choose(size_t es, int64_t D, size_t smem_limit, ocs_cuda_pa_cfg 
         cpl <<= 1;
     if (cpl > (vec == 1 ? 8 : 4))
         return 0;
+    if (allow_stream && vec > 1 && cpl == 1) {
+        /* the single-pass kernel: its shared memory is static, its rows fill 32 registers of query */
+        cfg->stream = 1;
+        cfg->vec = vec;
+        cfg->cpl = 1;
+        cfg->gs = gs;
+        cfg->rows_cap = 32 / vec;
+        cfg->smem = 0;
+        return 1;
+    }
     int rows = cpl >= 8 ? 1 : 8 / cpl;
     while (rows > 1 && attend_smem(rows, D) > 48 * 1024)
         rows /= 2;
     if (attend_smem(rows, D) > smem_limit)
         return 0;
+    cfg->stream = 0;
     cfg->vec = vec;
     cfg->cpl = cpl;
     cfg->gs = gs;
@@ -253,8 +264,10 @@ ocs_status ocs_cuda_pa_stage(ocs_cuda *c, const ocs_cuda_pa_call *call, const oc
     ocs_status st;
     ocs_cuda_pa_cfg cfg;
     memset(args, 0, sizeof *args);
-    if (!ocs_cuda_pa_choose(call->es, call->D, c->smem_optin, &cfg) ||
-        !ocs_cuda_pa_have_variant(onnx_code(call->dt), cfg.vec, cfg.cpl))
+    const char *tiled = getenv("OCS_CUDA_PA_TILED");
+    const int allow_stream = !(tiled && *tiled && strcmp(tiled, "0") != 0);
+    if (!ocs_cuda_pa_choose(call->es, call->D, c->smem_optin, allow_stream, &cfg) ||
+        !ocs_cuda_pa_have_variant(onnx_code(call->dt), cfg.stream, cfg.vec, cfg.cpl))
         return ocs_fail(err, OCS_ERR_UNSUPPORTED,
                         "PagedAttention: the cuda backend has no kernel for head_size %lld with %s elements",
                         (long long)call->D, ocs_dtype_name(call->dt));
@@ -325,6 +338,7 @@ ocs_status ocs_cuda_pa_stage(ocs_cuda *c, const ocs_cuda_pa_call *call, const oc
     args->interleaved = (int)call->interleaved;
     args->half = (int)call->half;
     args->T = (int)call->T;
+    args->stream = cfg.stream;
     args->vec = cfg.vec;
     args->cpl = cfg.cpl;
     args->gs = cfg.gs;

@@ -5,18 +5,25 @@
  * launches; the host plan and the semantics' validation are in
  * paged_attention.c.
  *
- * Attend kernel layout (one block of OCS_CUDA_PA_THREADS threads per work
- * item and KV head).  The threads form groups of GS lanes (a power of two,
+ * Both attend kernels run one block of OCS_CUDA_PA_THREADS threads per work
+ * item and KV head.  The threads form groups of GS lanes (a power of two,
  * at most a warp); a group handles one key position at a time, each lane
  * holding CPL chunks of VEC consecutive head elements (16-byte loads when
- * the row length allows, VEC = 1 otherwise).  Key positions are read in
+ * the row length allows, VEC = 1 otherwise).
+ *
+ * The single-pass kernel (CPL = 1, VEC wide: the usual head sizes) keeps
+ * the query rows in registers and reads each key and value row once, in
+ * one pass with an online softmax; see stream_kernel.
+ *
+ * The tiled kernel takes every other head size.  Key positions are read in
  * steps of U per group (4, or 2 when CPL > 1 to stay in registers) so that
- * several loads are in flight before the first use.  Shared memory holds the item's query rows (float), the partition's
- * scores (float, OCS_CUDA_PA_PART per row), per-row statistics and row
- * metadata; the query rows' space is reused for the final reduction of the
- * groups' accumulators, which runs in group order so that results do not
- * depend on scheduling.  RMAX, the most rows one item holds, shrinks as CPL
- * grows so that the accumulators stay in registers.
+ * several loads are in flight before the first use.  Shared memory holds
+ * the item's query rows (float), the partition's scores (float,
+ * OCS_CUDA_PA_PART per row), per-row statistics and row metadata; the
+ * query rows' space is reused for the final reduction of the groups'
+ * accumulators, which runs in group order so that results do not depend on
+ * scheduling.  RMAX, the most rows one item holds, shrinks as CPL grows so
+ * that the accumulators stay in registers.
  */
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -53,6 +60,13 @@ template <> __device__ __forceinline__ __nv_bfloat16 from_d<__nv_bfloat16>(doubl
 template <typename T, int VEC> struct Chunk {
     static_assert(VEC == 1 || VEC * sizeof(T) == 16, "a chunk is one element or 16 bytes");
     alignas(VEC == 1 ? alignof(T) : 16) T e[VEC];
+    __device__ __forceinline__ void zero()
+    {
+        if constexpr (VEC == 1)
+            e[0] = from_f<T>(0.0f);
+        else
+            *reinterpret_cast<uint4 *>(e) = make_uint4(0, 0, 0, 0);
+    }
     __device__ __forceinline__ void load(const T *p)
     {
         if constexpr (VEC == 1)
@@ -368,6 +382,215 @@ __global__ void __launch_bounds__(NT, 4) attend_kernel(const ocs_cuda_pa_args A)
     }
 }
 
+/* ---- attend, single pass ----------------------------------------------------------------------------- */
+
+/*
+ * For head sizes whose row one group of GS <= 32 lanes covers with one
+ * 16-byte chunk a lane (CPL = 1, VEC = 16 / sizeof(T)).  Each lane keeps its
+ * chunk of the item's R query rows in registers; a group takes key positions
+ * U at a time, loading their key and value chunks together, reduces the
+ * dot products over its lanes (every lane gets the same sums), and folds
+ * the U scores into its running maximum, sum and accumulator per row (an
+ * online softmax, one rescale per U keys).  At the end the groups' states
+ * are combined in group order (deterministic) through shared memory.  The
+ * block table slice of the item is staged in shared memory first, so that
+ * a key's address costs no dependent global load.
+ */
+template <typename T, int VEC>
+__global__ void __launch_bounds__(NT, 4) stream_kernel(const ocs_cuda_pa_args A)
+{
+    constexpr int R = 32 / VEC;           /* most rows an item holds: 4 (16-bit types), 8 (float) */
+    constexpr int U = R > 4 ? 2 : 4;      /* key positions per group per step (fewer with more rows) */
+    __shared__ int pg_s[PART + 1];        /* the item's block-table slice */
+    __shared__ __align__(16) float part_s[NT * 32];   /* groups x rows x D <= NT VEC R = 32 NT */
+    __shared__ float m_s[NT * 8], l_s[NT * 8];        /* groups x rows */
+    __shared__ float M_s[8], L_s[8];
+    __shared__ int t_s[8], h_s[8], lo_s[8], p_s[8];
+    static_assert(R <= 8 && VEC * (int)sizeof(T) == 16, "one 16-byte chunk a lane, at most 8 rows");
+
+    const ocs_cuda_pa_item it = A.items[blockIdx.x];
+    const int g = blockIdx.y, D = A.D, G = A.G, BS = A.BS;
+    const int nrows = it.nrows, n = it.k1 - it.k0, k0 = it.k0;
+    const int tid = threadIdx.x;
+    const int GS = A.gs, NG = NT / GS, li = tid & (GS - 1), grp = tid / GS;
+    const bool on = li < D / VEC;         /* the lane holds a chunk of the row */
+    const int pg0 = k0 / BS, npg = (it.k1 - 1) / BS - pg0 + 1;
+    const int32_t *trow = A.table + (int64_t)it.b * A.MB;
+
+    if (tid < nrows) {
+        const int rho = it.rho0 + tid, i = rho / G;
+        const int p = A.past[it.b] + i;
+        t_s[tid] = A.cu[it.b] + i;
+        h_s[tid] = g * G + rho % G;
+        p_s[tid] = p;
+        lo_s[tid] = A.W > 0 && p - A.W + 1 > 0 ? p - A.W + 1 : 0;
+    }
+    for (int x = tid; x < npg; x += NT)
+        pg_s[x] = trow[pg0 + x];
+    __syncthreads();
+
+    float q[R][VEC];
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        Chunk<T, VEC> c;
+        c.zero();
+        if (on && r < nrows)
+            c.load((const T *)A.q + (int64_t)t_s[r] * A.q_stride + (int64_t)h_s[r] * D + li * VEC);
+        c.to_float(q[r]);
+    }
+
+    float m[R], l[R], acc[R][VEC];
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        m[r] = -INFINITY;
+        l[r] = 0.0f;
+#pragma unroll
+        for (int v = 0; v < VEC; v++)
+            acc[r][v] = 0.0f;
+    }
+    const int64_t sstride = (int64_t)A.Hkv * D;
+    const T *kb = (const T *)A.kcache + (int64_t)g * D + li * VEC;
+    const T *vb = (const T *)A.vcache + (int64_t)g * D + li * VEC;
+    const float scale = A.scale, cap = A.softcap;
+
+    /* the loop bounds are uniform over the block (the shuffles need whole warps) */
+    for (int jb = 0; jb < n; jb += NG * U) {
+        Chunk<T, VEC> kr[U], vr[U];
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            const int jj = jb + u * NG + grp;
+            kr[u].zero();
+            vr[u].zero();
+            if (on && jj < n) {
+                const int j = k0 + jj;
+                const int64_t off = ((int64_t)pg_s[j / BS - pg0] * BS + j % BS) * sstride;
+                kr[u].load(kb + off);
+                vr[u].load(vb + off);
+            }
+        }
+        float s[U][R];
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            float f[VEC];
+            kr[u].to_float(f);
+#pragma unroll
+            for (int r = 0; r < R; r++) {
+                float d = 0.0f;
+#pragma unroll
+                for (int v = 0; v < VEC; v++)
+                    d = fmaf(q[r][v], f[v], d);
+                s[u][r] = d;
+            }
+        }
+#pragma unroll
+        for (int u = 0; u < U; u++)
+#pragma unroll
+            for (int r = 0; r < R; r++)
+                if (r < nrows)
+                    for (int off = GS >> 1; off > 0; off >>= 1)
+                        s[u][r] += __shfl_xor_sync(FULL, s[u][r], off);
+        /* scores -> weights, one rescale of the row's state per step */
+#pragma unroll
+        for (int r = 0; r < R; r++) {
+            if (r >= nrows)
+                continue;
+            float mx = m[r];
+#pragma unroll
+            for (int u = 0; u < U; u++) {
+                const int jj = jb + u * NG + grp, j = k0 + jj;
+                float x = s[u][r] * scale;
+                if (cap > 0.0f)
+                    x = cap * tanhf(x / cap);
+                if (jj >= n || j < lo_s[r] || j > p_s[r])
+                    x = -INFINITY;
+                s[u][r] = x;
+                mx = fmaxf(mx, x);
+            }
+            if (mx == -INFINITY) {   /* nothing visible yet: the state stays empty */
+#pragma unroll
+                for (int u = 0; u < U; u++)
+                    s[u][r] = 0.0f;
+                continue;
+            }
+            const float c = expf(m[r] - mx);   /* 0 when m[r] is still -inf */
+            float add = 0.0f;
+#pragma unroll
+            for (int u = 0; u < U; u++) {
+                s[u][r] = expf(s[u][r] - mx);
+                add += s[u][r];
+            }
+            l[r] = l[r] * c + add;
+            m[r] = mx;
+#pragma unroll
+            for (int v = 0; v < VEC; v++)
+                acc[r][v] *= c;
+        }
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            float f[VEC];
+            vr[u].to_float(f);
+#pragma unroll
+            for (int r = 0; r < R; r++)
+                if (r < nrows)
+#pragma unroll
+                    for (int v = 0; v < VEC; v++)
+                        acc[r][v] = fmaf(s[u][r], f[v], acc[r][v]);
+        }
+    }
+
+    /* the groups' states: the row maxima and sums, then the accumulators rescaled to them */
+    if (li == 0) {
+#pragma unroll
+        for (int r = 0; r < R; r++)
+            if (r < nrows) {
+                m_s[grp * R + r] = m[r];
+                l_s[grp * R + r] = l[r];
+            }
+    }
+    __syncthreads();
+    if (tid < nrows) {
+        float M = -INFINITY, L = 0.0f;
+        for (int q2 = 0; q2 < NG; q2++)
+            M = fmaxf(M, m_s[q2 * R + tid]);
+        for (int q2 = 0; q2 < NG; q2++) {
+            const float mq = m_s[q2 * R + tid];
+            if (mq != -INFINITY)
+                L += l_s[q2 * R + tid] * expf(mq - M);
+        }
+        M_s[tid] = M;
+        L_s[tid] = L;
+    }
+    __syncthreads();
+    if (on) {
+#pragma unroll
+        for (int r = 0; r < R; r++) {
+            if (r < nrows) {
+                const float c = m[r] == -INFINITY ? 0.0f : expf(m[r] - M_s[r]);
+                float *dst = part_s + (grp * R + r) * D + li * VEC;
+#pragma unroll
+                for (int v = 0; v < VEC; v++)
+                    dst[v] = acc[r][v] * c;
+            }
+        }
+    }
+    __syncthreads();
+    const int64_t base = it.part < 0 ? 0 : ((int64_t)it.part * A.Hkv + g) * A.rows_cap;
+    for (int x = tid; x < nrows * D; x += NT) {
+        const int r = x / D, d = x - r * D;
+        float sum = 0.0f;
+        for (int q2 = 0; q2 < NG; q2++)
+            sum += part_s[(q2 * R + r) * D + d];
+        if (it.part < 0)
+            ((T *)A.out)[(int64_t)t_s[r] * ((int64_t)A.H * D) + (int64_t)h_s[r] * D + d] = from_f<T>(sum / L_s[r]);
+        else
+            A.pacc[base * D + x] = sum;
+    }
+    if (it.part >= 0 && tid < nrows) {
+        A.pm[base + tid] = M_s[tid];
+        A.pl[base + tid] = L_s[tid];
+    }
+}
+
 /* ---- merge ----------------------------------------------------------------------------------------- */
 
 template <typename T>
@@ -444,21 +667,27 @@ template <typename T> attend_fn pick_attend(int vec, int cpl)
     return nullptr;
 }
 
-attend_fn pick(int dtype, int vec, int cpl)
+template <typename T> attend_fn pick_stream(int vec, int cpl)
+{
+    constexpr int WIDE = 16 / sizeof(T);
+    return vec == WIDE && cpl == 1 ? stream_kernel<T, WIDE> : nullptr;
+}
+
+attend_fn pick(int dtype, int stream, int vec, int cpl)
 {
     switch (dtype) {
-    case 1: return pick_attend<float>(vec, cpl);
-    case 10: return pick_attend<__half>(vec, cpl);
-    case 16: return pick_attend<__nv_bfloat16>(vec, cpl);
+    case 1: return stream ? pick_stream<float>(vec, cpl) : pick_attend<float>(vec, cpl);
+    case 10: return stream ? pick_stream<__half>(vec, cpl) : pick_attend<__half>(vec, cpl);
+    case 16: return stream ? pick_stream<__nv_bfloat16>(vec, cpl) : pick_attend<__nv_bfloat16>(vec, cpl);
     default: return nullptr;
     }
 }
 
 } /* namespace */
 
-extern "C" int ocs_cuda_pa_have_variant(int dtype, int vec, int cpl)
+extern "C" int ocs_cuda_pa_have_variant(int dtype, int stream, int vec, int cpl)
 {
-    return pick(dtype, vec, cpl) != nullptr;
+    return pick(dtype, stream, vec, cpl) != nullptr;
 }
 
 extern "C" cudaError_t ocs_cuda_pa_write(const ocs_cuda_pa_args *a, cudaStream_t s)
@@ -478,16 +707,16 @@ extern "C" cudaError_t ocs_cuda_pa_attend(const ocs_cuda_pa_args *a, cudaStream_
 {
     if (a->n_items <= 0)
         return cudaSuccess;
-    attend_fn k = pick(a->dtype, a->vec, a->cpl);
+    attend_fn k = pick(a->dtype, a->stream, a->vec, a->cpl);
     if (!k)
         return cudaErrorInvalidValue;
-    if (a->smem > 48 * 1024) {
+    if (!a->stream && a->smem > 48 * 1024) {
         cudaError_t e = cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)a->smem);
         if (e != cudaSuccess)
             return e;
     }
     const dim3 grid((unsigned)a->n_items, (unsigned)a->Hkv);
-    k<<<grid, NT, a->smem, s>>>(*a);
+    k<<<grid, NT, a->stream ? 0 : a->smem, s>>>(*a);
     return cudaGetLastError();
 }
 

@@ -207,8 +207,8 @@ static void test_pa_choose(void **state)
         int stream, vec, gs, rows;
     } want_stream[] = {
         {2, 128, 1, 8, 16, 4}, {4, 128, 1, 4, 32, 8}, {2, 40, 1, 8, 8, 4}, {4, 40, 1, 4, 16, 8}, {2, 256, 1, 8, 32, 4},
-        {2, 8, 1, 8, 1, 4},    {4, 4, 1, 4, 1, 8},    {4, 3, 0, 1, 4, 8}, {2, 20, 0, 1, 32, 8}, {4, 256, 0, 4, 32, 4},
-        {2, 264, 0, 8, 32, 4},
+        {2, 64, 1, 8, 8, 4},   {4, 32, 1, 4, 8, 8},   {2, 56, 1, 8, 8, 4}, {2, 8, 0, 8, 1, 8},  {4, 4, 0, 4, 1, 8},
+        {2, 32, 0, 8, 4, 8},   {4, 3, 0, 1, 4, 8},    {2, 20, 0, 1, 32, 8}, {4, 256, 0, 4, 32, 4}, {2, 264, 0, 8, 32, 4},
     };
     for (size_t i = 0; i < N_OF(want_stream); i++) {
         ocs_cuda_pa_cfg cfg;
@@ -226,7 +226,7 @@ static void test_pa_choose(void **state)
                 if (!ocs_cuda_pa_choose((size_t)es, D, 48 * 1024, allow, &cfg))
                     continue;
                 const int dtype = es == 4 ? OCS_FLOAT : (D % 2 ? OCS_BFLOAT16 : OCS_FLOAT16);
-                assert_true(ocs_cuda_pa_have_variant(dtype, cfg.stream, cfg.vec, cfg.cpl));
+                assert_true(ocs_cuda_pa_have_variant(dtype, cfg.stream, cfg.vec, cfg.cpl, cfg.gs));
                 assert_int_equal(D % cfg.vec, 0);
                 assert_true((int64_t)cfg.gs * cfg.cpl * cfg.vec >= D);
                 assert_true(cfg.gs >= 1 && cfg.gs <= 32 && (cfg.gs & (cfg.gs - 1)) == 0);
@@ -235,9 +235,9 @@ static void test_pa_choose(void **state)
                 assert_true(cfg.smem <= 48 * 1024);
                 if (cfg.stream) {
                     assert_true(allow && cfg.vec * es == 16 && cfg.cpl == 1 && cfg.rows_cap == 32 / cfg.vec);
-                    assert_true((int64_t)cfg.gs * cfg.vec >= D);   /* one chunk a lane covers the row */
+                    assert_true((int64_t)cfg.gs * cfg.vec >= D && cfg.gs >= 8);   /* one chunk a lane covers the row */
                 } else if (allow) {
-                    assert_true(cfg.vec == 1 || cfg.cpl > 1);
+                    assert_true(cfg.vec == 1 || cfg.cpl > 1 || cfg.gs < 8);
                 }
                 if (es == 2 && D <= 1024 && (D * es) % 16 == 0)
                     assert_int_equal(cfg.vec, 8);

@@ -99,8 +99,8 @@ typedef struct ocs_cuda_pa_args {
     float *pm, *pl, *pacc;        /* partials: [n_parts, Hkv, rows_cap] (x D for pacc) */
 } ocs_cuda_pa_args;
 
-/* Whether an attend kernel exists for (dtype, stream, vec, cpl). */
-int ocs_cuda_pa_have_variant(int dtype, int stream, int vec, int cpl);
+/* Whether an attend kernel exists for (dtype, stream, vec, cpl, gs). */
+int ocs_cuda_pa_have_variant(int dtype, int stream, int vec, int cpl, int gs);
 cudaError_t ocs_cuda_pa_write(const ocs_cuda_pa_args *a, cudaStream_t s);
 cudaError_t ocs_cuda_pa_attend(const ocs_cuda_pa_args *a, cudaStream_t s);
 cudaError_t ocs_cuda_pa_merge(const ocs_cuda_pa_args *a, cudaStream_t s);

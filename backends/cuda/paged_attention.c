@@ -156,7 +156,7 @@ int ocs_cuda_pa_choose(size_t es, int64_t D, size_t smem_limit, int allow_stream
         cpl <<= 1;
     if (cpl > (vec == 1 ? 8 : 4))
         return 0;
-    if (allow_stream && vec > 1 && cpl == 1) {
+    if (allow_stream && vec > 1 && cpl == 1 && gs >= 8) {
         /* the single-pass kernel: its shared memory is static, its rows fill 32 registers of query */
         cfg->stream = 1;
         cfg->vec = vec;
@@ -267,7 +267,7 @@ ocs_status ocs_cuda_pa_stage(ocs_cuda *c, const ocs_cuda_pa_call *call, const oc
     const char *tiled = getenv("OCS_CUDA_PA_TILED");
     const int allow_stream = !(tiled && *tiled && strcmp(tiled, "0") != 0);
     if (!ocs_cuda_pa_choose(call->es, call->D, c->smem_optin, allow_stream, &cfg) ||
-        !ocs_cuda_pa_have_variant(onnx_code(call->dt), cfg.stream, cfg.vec, cfg.cpl))
+        !ocs_cuda_pa_have_variant(onnx_code(call->dt), cfg.stream, cfg.vec, cfg.cpl, cfg.gs))
         return ocs_fail(err, OCS_ERR_UNSUPPORTED,
                         "PagedAttention: the cuda backend has no kernel for head_size %lld with %s elements",
                         (long long)call->D, ocs_dtype_name(call->dt));

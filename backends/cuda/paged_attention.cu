@@ -384,35 +384,41 @@ __global__ void __launch_bounds__(NT, 4) attend_kernel(const ocs_cuda_pa_args A)
 
 /* ---- attend, single pass ----------------------------------------------------------------------------- */
 
+constexpr float LOG2E = 1.4426950408889634f, LN2 = 0.6931471805599453f;
+
 /*
- * For head sizes whose row one group of GS <= 32 lanes covers with one
- * 16-byte chunk a lane (CPL = 1, VEC = 16 / sizeof(T)).  Each lane keeps its
- * chunk of the item's R query rows in registers; a group takes key positions
- * U at a time, loading their key and value chunks together, reduces the
- * dot products over its lanes (every lane gets the same sums), and folds
- * the U scores into its running maximum, sum and accumulator per row (an
- * online softmax, one rescale per U keys).  At the end the groups' states
- * are combined in group order (deterministic) through shared memory.  The
- * block table slice of the item is staged in shared memory first, so that
- * a key's address costs no dependent global load.
+ * For head sizes whose row one group of GS (8, 16 or 32) lanes covers with
+ * one 16-byte chunk a lane (CPL = 1, VEC = 16 / sizeof(T)).  Each lane keeps
+ * its chunk of the item's R query rows in registers, pre-multiplied by
+ * scale * log2(e) so that scores come out in base 2 (exp2 is one hardware
+ * instruction).  A group takes key positions U at a time, loading their
+ * key and value chunks together, reduces the dot products over its lanes
+ * (every lane gets the same sums), and folds the U scores into its running
+ * maximum, sum and accumulator per row (an online softmax, one rescale per
+ * U keys).  Steps whose keys every row sees skip the masking.  At the end
+ * the groups' states are combined in group order (deterministic) through
+ * shared memory; partials store their maximum in natural-log units, as the
+ * merge expects.  The block table slice of the item is staged in shared
+ * memory first, so that a key's address costs no dependent global load.
  */
-template <typename T, int VEC>
+template <typename T, int VEC, int GS>
 __global__ void __launch_bounds__(NT, 4) stream_kernel(const ocs_cuda_pa_args A)
 {
     constexpr int R = 32 / VEC;           /* most rows an item holds: 4 (16-bit types), 8 (float) */
     constexpr int U = R > 4 ? 2 : 4;      /* key positions per group per step (fewer with more rows) */
+    constexpr int NG = NT / GS;           /* groups */
+    constexpr int STEP = NG * U;          /* key positions per step of the block */
     __shared__ int pg_s[PART + 1];        /* the item's block-table slice */
-    __shared__ __align__(16) float part_s[NT * 32];   /* groups x rows x D <= NT VEC R = 32 NT */
-    __shared__ float m_s[NT * 8], l_s[NT * 8];        /* groups x rows */
-    __shared__ float M_s[8], L_s[8];
-    __shared__ int t_s[8], h_s[8], lo_s[8], p_s[8];
-    static_assert(R <= 8 && VEC * (int)sizeof(T) == 16, "one 16-byte chunk a lane, at most 8 rows");
+    __shared__ __align__(16) float part_s[NG * R * GS * VEC];   /* groups x rows x D */
+    __shared__ float m_s[NG * R], l_s[NG * R];
+    __shared__ float M_s[R], L_s[R];
+    __shared__ int t_s[R], h_s[R], lo_s[R], p_s[R];
+    static_assert(R <= 8 && VEC * (int)sizeof(T) == 16 && GS >= 8 && GS <= 32, "one 16-byte chunk a lane");
 
     const ocs_cuda_pa_item it = A.items[blockIdx.x];
     const int g = blockIdx.y, D = A.D, G = A.G, BS = A.BS;
     const int nrows = it.nrows, n = it.k1 - it.k0, k0 = it.k0;
-    const int tid = threadIdx.x;
-    const int GS = A.gs, NG = NT / GS, li = tid & (GS - 1), grp = tid / GS;
+    const int tid = threadIdx.x, li = tid % GS, grp = tid / GS;
     const bool on = li < D / VEC;         /* the lane holds a chunk of the row */
     const int pg0 = k0 / BS, npg = (it.k1 - 1) / BS - pg0 + 1;
     const int32_t *trow = A.table + (int64_t)it.b * A.MB;
@@ -429,6 +435,14 @@ __global__ void __launch_bounds__(NT, 4) stream_kernel(const ocs_cuda_pa_args A)
         pg_s[x] = trow[pg0 + x];
     __syncthreads();
 
+    /* keys [vis_lo, vis_hi] are visible to every row of the item */
+    int vis_lo = 0, vis_hi = INT32_MAX;
+    for (int r = 0; r < nrows; r++) {
+        vis_lo = max(vis_lo, lo_s[r]);
+        vis_hi = min(vis_hi, p_s[r]);
+    }
+
+    const float qscale = A.scale * LOG2E;
     float q[R][VEC];
 #pragma unroll
     for (int r = 0; r < R; r++) {
@@ -437,6 +451,9 @@ __global__ void __launch_bounds__(NT, 4) stream_kernel(const ocs_cuda_pa_args A)
         if (on && r < nrows)
             c.load((const T *)A.q + (int64_t)t_s[r] * A.q_stride + (int64_t)h_s[r] * D + li * VEC);
         c.to_float(q[r]);
+#pragma unroll
+        for (int v = 0; v < VEC; v++)
+            q[r][v] *= qscale;
     }
 
     float m[R], l[R], acc[R][VEC];
@@ -451,10 +468,10 @@ __global__ void __launch_bounds__(NT, 4) stream_kernel(const ocs_cuda_pa_args A)
     const int64_t sstride = (int64_t)A.Hkv * D;
     const T *kb = (const T *)A.kcache + (int64_t)g * D + li * VEC;
     const T *vb = (const T *)A.vcache + (int64_t)g * D + li * VEC;
-    const float scale = A.scale, cap = A.softcap;
+    const float capl = A.softcap * LOG2E;   /* the cap in base-2 units */
 
     /* the loop bounds are uniform over the block (the shuffles need whole warps) */
-    for (int jb = 0; jb < n; jb += NG * U) {
+    for (int jb = 0; jb < n; jb += STEP) {
         Chunk<T, VEC> kr[U], vr[U];
 #pragma unroll
         for (int u = 0; u < U; u++) {
@@ -479,47 +496,47 @@ __global__ void __launch_bounds__(NT, 4) stream_kernel(const ocs_cuda_pa_args A)
 #pragma unroll
                 for (int v = 0; v < VEC; v++)
                     d = fmaf(q[r][v], f[v], d);
+#pragma unroll
+                for (int off = GS / 2; off > 0; off >>= 1)
+                    d += __shfl_xor_sync(FULL, d, off);
                 s[u][r] = d;
             }
         }
+        if (capl > 0.0f) {
 #pragma unroll
-        for (int u = 0; u < U; u++)
+            for (int u = 0; u < U; u++)
 #pragma unroll
-            for (int r = 0; r < R; r++)
-                if (r < nrows)
-                    for (int off = GS >> 1; off > 0; off >>= 1)
-                        s[u][r] += __shfl_xor_sync(FULL, s[u][r], off);
-        /* scores -> weights, one rescale of the row's state per step */
-#pragma unroll
-        for (int r = 0; r < R; r++) {
-            if (r >= nrows)
-                continue;
-            float mx = m[r];
+                for (int r = 0; r < R; r++)
+                    s[u][r] = capl * tanhf(s[u][r] / capl);
+        }
+        /* masking, only where some key of the step is invalid or hidden from some row */
+        if (jb + STEP > n || k0 + jb < vis_lo || k0 + jb + STEP - 1 > vis_hi) {
 #pragma unroll
             for (int u = 0; u < U; u++) {
                 const int jj = jb + u * NG + grp, j = k0 + jj;
-                float x = s[u][r] * scale;
-                if (cap > 0.0f)
-                    x = cap * tanhf(x / cap);
-                if (jj >= n || j < lo_s[r] || j > p_s[r])
-                    x = -INFINITY;
-                s[u][r] = x;
-                mx = fmaxf(mx, x);
-            }
-            if (mx == -INFINITY) {   /* nothing visible yet: the state stays empty */
 #pragma unroll
-                for (int u = 0; u < U; u++)
-                    s[u][r] = 0.0f;
-                continue;
+                for (int r = 0; r < R; r++)
+                    if (r < nrows && (jj >= n || j < lo_s[r] || j > p_s[r]))
+                        s[u][r] = -INFINITY;
             }
-            const float c = expf(m[r] - mx);   /* 0 when m[r] is still -inf */
+        }
+        /* scores -> weights, one rescale of each row's state per step */
+#pragma unroll
+        for (int r = 0; r < R; r++) {
+            float mx = m[r];
+#pragma unroll
+            for (int u = 0; u < U; u++)
+                mx = fmaxf(mx, s[u][r]);
+            /* nothing visible yet (mx = -inf): the weights are 0 and the state stays empty */
+            const float base = mx == -INFINITY ? 0.0f : mx;
+            const float c = exp2f(m[r] - base);   /* 0 while m[r] is -inf */
             float add = 0.0f;
 #pragma unroll
             for (int u = 0; u < U; u++) {
-                s[u][r] = expf(s[u][r] - mx);
+                s[u][r] = exp2f(s[u][r] - base);
                 add += s[u][r];
             }
-            l[r] = l[r] * c + add;
+            l[r] = fmaf(l[r], c, add);
             m[r] = mx;
 #pragma unroll
             for (int v = 0; v < VEC; v++)
@@ -531,10 +548,9 @@ __global__ void __launch_bounds__(NT, 4) stream_kernel(const ocs_cuda_pa_args A)
             vr[u].to_float(f);
 #pragma unroll
             for (int r = 0; r < R; r++)
-                if (r < nrows)
 #pragma unroll
-                    for (int v = 0; v < VEC; v++)
-                        acc[r][v] = fmaf(s[u][r], f[v], acc[r][v]);
+                for (int v = 0; v < VEC; v++)
+                    acc[r][v] = fmaf(s[u][r], f[v], acc[r][v]);
         }
     }
 
@@ -555,7 +571,7 @@ __global__ void __launch_bounds__(NT, 4) stream_kernel(const ocs_cuda_pa_args A)
         for (int q2 = 0; q2 < NG; q2++) {
             const float mq = m_s[q2 * R + tid];
             if (mq != -INFINITY)
-                L += l_s[q2 * R + tid] * expf(mq - M);
+                L += l_s[q2 * R + tid] * exp2f(mq - M);
         }
         M_s[tid] = M;
         L_s[tid] = L;
@@ -565,7 +581,7 @@ __global__ void __launch_bounds__(NT, 4) stream_kernel(const ocs_cuda_pa_args A)
 #pragma unroll
         for (int r = 0; r < R; r++) {
             if (r < nrows) {
-                const float c = m[r] == -INFINITY ? 0.0f : expf(m[r] - M_s[r]);
+                const float c = m[r] == -INFINITY ? 0.0f : exp2f(m[r] - M_s[r]);
                 float *dst = part_s + (grp * R + r) * D + li * VEC;
 #pragma unroll
                 for (int v = 0; v < VEC; v++)
@@ -578,6 +594,7 @@ __global__ void __launch_bounds__(NT, 4) stream_kernel(const ocs_cuda_pa_args A)
     for (int x = tid; x < nrows * D; x += NT) {
         const int r = x / D, d = x - r * D;
         float sum = 0.0f;
+#pragma unroll
         for (int q2 = 0; q2 < NG; q2++)
             sum += part_s[(q2 * R + r) * D + d];
         if (it.part < 0)
@@ -586,7 +603,7 @@ __global__ void __launch_bounds__(NT, 4) stream_kernel(const ocs_cuda_pa_args A)
             A.pacc[base * D + x] = sum;
     }
     if (it.part >= 0 && tid < nrows) {
-        A.pm[base + tid] = M_s[tid];
+        A.pm[base + tid] = M_s[tid] * LN2;   /* natural-log units, as the tiled kernel writes them */
         A.pl[base + tid] = L_s[tid];
     }
 }
@@ -667,27 +684,34 @@ template <typename T> attend_fn pick_attend(int vec, int cpl)
     return nullptr;
 }
 
-template <typename T> attend_fn pick_stream(int vec, int cpl)
+template <typename T> attend_fn pick_stream(int vec, int cpl, int gs)
 {
     constexpr int WIDE = 16 / sizeof(T);
-    return vec == WIDE && cpl == 1 ? stream_kernel<T, WIDE> : nullptr;
+    if (vec != WIDE || cpl != 1)
+        return nullptr;
+    switch (gs) {
+    case 8: return stream_kernel<T, WIDE, 8>;
+    case 16: return stream_kernel<T, WIDE, 16>;
+    case 32: return stream_kernel<T, WIDE, 32>;
+    default: return nullptr;
+    }
 }
 
-attend_fn pick(int dtype, int stream, int vec, int cpl)
+attend_fn pick(int dtype, int stream, int vec, int cpl, int gs)
 {
     switch (dtype) {
-    case 1: return stream ? pick_stream<float>(vec, cpl) : pick_attend<float>(vec, cpl);
-    case 10: return stream ? pick_stream<__half>(vec, cpl) : pick_attend<__half>(vec, cpl);
-    case 16: return stream ? pick_stream<__nv_bfloat16>(vec, cpl) : pick_attend<__nv_bfloat16>(vec, cpl);
+    case 1: return stream ? pick_stream<float>(vec, cpl, gs) : pick_attend<float>(vec, cpl);
+    case 10: return stream ? pick_stream<__half>(vec, cpl, gs) : pick_attend<__half>(vec, cpl);
+    case 16: return stream ? pick_stream<__nv_bfloat16>(vec, cpl, gs) : pick_attend<__nv_bfloat16>(vec, cpl);
     default: return nullptr;
     }
 }
 
 } /* namespace */
 
-extern "C" int ocs_cuda_pa_have_variant(int dtype, int stream, int vec, int cpl)
+extern "C" int ocs_cuda_pa_have_variant(int dtype, int stream, int vec, int cpl, int gs)
 {
-    return pick(dtype, stream, vec, cpl) != nullptr;
+    return pick(dtype, stream, vec, cpl, gs) != nullptr;
 }
 
 extern "C" cudaError_t ocs_cuda_pa_write(const ocs_cuda_pa_args *a, cudaStream_t s)
@@ -707,7 +731,7 @@ extern "C" cudaError_t ocs_cuda_pa_attend(const ocs_cuda_pa_args *a, cudaStream_
 {
     if (a->n_items <= 0)
         return cudaSuccess;
-    attend_fn k = pick(a->dtype, a->stream, a->vec, a->cpl);
+    attend_fn k = pick(a->dtype, a->stream, a->vec, a->cpl, a->gs);
     if (!k)
         return cudaErrorInvalidValue;
     if (!a->stream && a->smem > 48 * 1024) {

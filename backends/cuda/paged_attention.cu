@@ -88,6 +88,18 @@ __device__ __forceinline__ int64_t slot_of(const int32_t *trow, int j, int BS)
     return (int64_t)trow[j / BS] * BS + j % BS;
 }
 
+/* Row r of an item: its token, query head and visible key range [lo, p], into the block's shared arrays. */
+__device__ __forceinline__ void row_meta(const ocs_cuda_pa_args &A, const ocs_cuda_pa_item &it, int g, int r,
+                                         int *t_s, int *h_s, int *lo_s, int *p_s)
+{
+    const int rho = it.rho0 + r, i = rho / A.G;
+    const int p = A.past[it.b] + i;
+    t_s[r] = A.cu[it.b] + i;
+    h_s[r] = g * A.G + rho % A.G;
+    p_s[r] = p;
+    lo_s[r] = A.W > 0 && p - A.W + 1 > 0 ? p - A.W + 1 : 0;
+}
+
 /* ---- write: RoPE and the cache stores ------------------------------------------------------------ */
 
 /*
@@ -156,7 +168,7 @@ __global__ void __launch_bounds__(NT, 4) attend_kernel(const ocs_cuda_pa_args A)
     extern __shared__ __align__(16) float smem[];
     const ocs_cuda_pa_item it = A.items[blockIdx.x];
     const int g = blockIdx.y;
-    const int RC = A.rows_cap, D = A.D, G = A.G, BS = A.BS;
+    const int RC = A.rows_cap, D = A.D, BS = A.BS;
     float *q_s = smem;
     float *lg_s = q_s + (size_t)RC * D;
     float *m_s = lg_s + (size_t)RC * PART;
@@ -166,15 +178,8 @@ __global__ void __launch_bounds__(NT, 4) attend_kernel(const ocs_cuda_pa_args A)
     const int nrows = it.nrows, n = it.k1 - it.k0, k0 = it.k0;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
 
-    /* rows: token, query head, visible key range [lo, p] */
-    if (tid < nrows) {
-        const int rho = it.rho0 + tid, i = rho / G;
-        const int p = A.past[it.b] + i;
-        t_s[tid] = A.cu[it.b] + i;
-        h_s[tid] = g * G + rho % G;
-        p_s[tid] = p;
-        lo_s[tid] = A.W > 0 && p - A.W + 1 > 0 ? p - A.W + 1 : 0;
-    }
+    if (tid < nrows)
+        row_meta(A, it, g, tid, t_s, h_s, lo_s, p_s);
     __syncthreads();
     {
         const T *q = (const T *)A.q;
@@ -416,21 +421,15 @@ __global__ void __launch_bounds__(NT, 4) stream_kernel(const ocs_cuda_pa_args A)
     static_assert(R <= 8 && VEC * (int)sizeof(T) == 16 && GS >= 8 && GS <= 32, "one 16-byte chunk a lane");
 
     const ocs_cuda_pa_item it = A.items[blockIdx.x];
-    const int g = blockIdx.y, D = A.D, G = A.G, BS = A.BS;
+    const int g = blockIdx.y, D = A.D, BS = A.BS;
     const int nrows = it.nrows, n = it.k1 - it.k0, k0 = it.k0;
     const int tid = threadIdx.x, li = tid % GS, grp = tid / GS;
     const bool on = li < D / VEC;         /* the lane holds a chunk of the row */
     const int pg0 = k0 / BS, npg = (it.k1 - 1) / BS - pg0 + 1;
     const int32_t *trow = A.table + (int64_t)it.b * A.MB;
 
-    if (tid < nrows) {
-        const int rho = it.rho0 + tid, i = rho / G;
-        const int p = A.past[it.b] + i;
-        t_s[tid] = A.cu[it.b] + i;
-        h_s[tid] = g * G + rho % G;
-        p_s[tid] = p;
-        lo_s[tid] = A.W > 0 && p - A.W + 1 > 0 ? p - A.W + 1 : 0;
-    }
+    if (tid < nrows)
+        row_meta(A, it, g, tid, t_s, h_s, lo_s, p_s);
     for (int x = tid; x < npg; x += NT)
         pg_s[x] = trow[pg0 + x];
     __syncthreads();

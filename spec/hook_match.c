@@ -712,3 +712,166 @@ int ocs_hook_moe_types_fused(const ocs_hook_moe *m, size_t n_in, const ocs_tenso
             return 0;
     return 1;
 }
+
+/* ---- the checks of a fused call ------------------------------------------------------------------- */
+
+static const char *param_name(const ocs_hook_moe *m, size_t i)
+{
+    static const char *const with_bias[] = {"W1", "b1", "W2", "b2", "W3", "b3"};
+    static const char *const no_bias[] = {"W1", "W2", "W3"};
+    return m->expert.bias ? with_bias[i] : no_bias[i];
+}
+
+/* expert_params i must be [E, rows, cols]. */
+static ocs_status check_matrix(const ocs_hook_moe *m, const ocs_tensor *const *in, const ocs_hook_moe_call *c,
+                               size_t i, size_t rows, size_t cols, const char *what, ocs_err *err)
+{
+    const ocs_tensor *p = in[2 + i];
+    if (p->rank != 3 || p->dims[0] != (int64_t)c->E || p->dims[1] != (int64_t)rows || p->dims[2] != (int64_t)cols) {
+        char shape[128];
+        return ocs_fail(err, OCS_ERR_INVALID,
+                        "expert_params %zu (%s, input %zu) has shape %s; the %s expert needs %s = [%zu, %zu, %zu]",
+                        i, param_name(m, i), 2 + i, ocs_shape_str(p->rank, p->dims, shape, sizeof shape),
+                        ocs_moe_act_name(m->expert.act), what, c->E, rows, cols);
+    }
+    return OCS_OK;
+}
+
+/* A bias slice broadcasts to [n, len] as Gemm's C does: [E], [E, 1], [E, len] or [E, 1, len]. */
+static ocs_status check_bias(const ocs_hook_moe *m, const ocs_tensor *const *in, const ocs_hook_moe_call *c, size_t i,
+                             size_t len, ocs_err *err)
+{
+    const ocs_tensor *p = in[2 + i];
+    int ok = p->rank >= 1 && p->rank <= 3 && p->dims[0] == (int64_t)c->E;
+    if (ok && p->rank >= 2) {
+        const int64_t last = p->dims[p->rank - 1];
+        ok = (last == 1 || last == (int64_t)len) && (p->rank == 2 || p->dims[1] == 1);
+    }
+    if (!ok) {
+        char shape[128];
+        return ocs_fail(err, OCS_ERR_INVALID,
+                        "expert_params %zu (%s, input %zu) has shape %s; a bias must be [E, %zu] (E = %zu)", i,
+                        param_name(m, i), 2 + i, ocs_shape_str(p->rank, p->dims, shape, sizeof shape), len, c->E);
+    }
+    return OCS_OK;
+}
+
+/* The grouped router's bias length and group counts against E. */
+static ocs_status check_grouped(const ocs_moe_grouped *g, size_t E, ocs_err *err)
+{
+    if (g->bias && g->n_bias != 1 && g->n_bias != E)
+        return ocs_fail(err, OCS_ERR_INVALID,
+                        "router (sigmoid_grouped): the correction bias has %zu values; it must have E = %zu (or 1)",
+                        g->n_bias, E);
+    if (g->n_group > 1) {
+        if (E % (size_t)g->n_group)
+            return ocs_fail(err, OCS_ERR_INVALID,
+                            "router (sigmoid_grouped): E = %zu experts cannot form n_group = %lld equal groups", E,
+                            (long long)g->n_group);
+        if (E / (size_t)g->n_group < 2)
+            return ocs_fail(err, OCS_ERR_INVALID,
+                            "router (sigmoid_grouped): groups of %zu expert; the group score needs the top 2",
+                            E / (size_t)g->n_group);
+    }
+    return OCS_OK;
+}
+
+ocs_status ocs_hook_moe_check(const ocs_hook_moe *m, size_t n_in, const ocs_tensor *const *in, ocs_hook_moe_call *c,
+                              ocs_err *err)
+{
+    memset(c, 0, sizeof *c);
+    if (!m->k_ok)
+        return ocs_fail(err, OCS_ERR_INVALID, "required attribute k (INT) is missing");
+    if (!m->position_ok)
+        return ocs_fail(err, OCS_ERR_INVALID, "weight_position is \"%s\"; it must be \"output\" or \"input\"",
+                        m->position);
+    if (n_in < 2 || !in[0] || !in[1])
+        return ocs_fail(err, OCS_ERR_INVALID, "MoE needs inputs 0 (input) and 1 (router_logits)");
+    const ocs_tensor *x = in[0], *logits = in[1];
+    if (x->dtype != m->expert.dtype)
+        return ocs_fail(err, OCS_ERR_INVALID, "input is %s but the expert graph takes %s", ocs_dtype_name(x->dtype),
+                        ocs_dtype_name(m->expert.dtype));
+    if (x->rank < 1)
+        return ocs_fail(err, OCS_ERR_INVALID, "input must have rank >= 1 ([..., H]), it is a scalar");
+    if (logits->rank != 2)
+        return ocs_fail(err, OCS_ERR_INVALID, "router_logits must be 2-D [T, E], it has rank %d", logits->rank);
+    size_t rows = 0;
+    ocs_status st = ocs_shape_numel(x->rank - 1, x->dims, &rows, err);
+    if (st != OCS_OK)
+        return st;
+    c->t = x->dtype;
+    c->x = x;
+    c->logits = logits;
+    c->T = (size_t)logits->dims[0];
+    c->E = (size_t)logits->dims[1];
+    c->H = (size_t)x->dims[x->rank - 1];
+    if (rows != c->T) {
+        char shape[128];
+        return ocs_fail(err, OCS_ERR_INVALID, "input %s holds %zu tokens but router_logits has T = %zu rows",
+                        ocs_shape_str(x->rank, x->dims, shape, sizeof shape), rows, c->T);
+    }
+    if (m->k < 1 || (uint64_t)m->k > c->E)
+        return ocs_fail(err, OCS_ERR_INVALID, "k = %lld is outside [1, E] = [1, %zu]", (long long)m->k, c->E);
+    c->k = (size_t)m->k;
+    if (m->has_router && m->router.k != m->k)
+        return ocs_fail(err, OCS_ERR_INVALID,
+                        "router output 0 (weights) is FLOAT [%zu, %lld]; it must be FLOAT [%zu, %zu] ([T, k])", c->T,
+                        (long long)m->router.k, c->T, c->k);
+    if (m->has_router && m->router.kind == OCS_HOOK_ROUTER_SIGMOID_GROUPED &&
+        (st = check_grouped(&m->router.grouped, c->E, err)) != OCS_OK)
+        return st;
+
+    const ocs_hook_expert *xp = &m->expert;
+    const size_t n_params = n_in - 2, want = ocs_hook_expert_param_count(xp);
+    if (n_params != want)
+        return ocs_fail(err, OCS_ERR_INVALID,
+                        "the expert graph has %zu inputs and 1 outputs; with %zu expert_params it must have %zu and 1",
+                        want + 1, n_params, n_params + 1);
+    for (size_t i = 0; i < n_params; i++) {
+        const ocs_tensor *p = in[2 + i];
+        if (!p)
+            return ocs_fail(err, OCS_ERR_INVALID, "expert_params %zu (input %zu) is absent", i, 2 + i);
+        if (p->rank < 1 || p->dims[0] != (int64_t)c->E) {
+            char shape[128];
+            return ocs_fail(err, OCS_ERR_INVALID,
+                            "expert_params %zu (input %zu) has shape %s; its leading dimension must be E = %zu", i,
+                            2 + i, ocs_shape_str(p->rank, p->dims, shape, sizeof shape), c->E);
+        }
+        if (p->dtype != c->t)
+            return ocs_fail(err, OCS_ERR_INVALID, "expert_params %zu (input %zu) is %s; the expert takes %s", i, 2 + i,
+                            ocs_dtype_name(p->dtype), ocs_dtype_name(c->t));
+    }
+    const size_t b = xp->bias ? 1 : 0;
+    c->W1 = in[2];
+    c->b1 = b ? in[3] : NULL;
+    c->W2 = in[3 + b];
+    c->b2 = b ? in[5] : NULL;
+    c->gated = xp->kind != OCS_HOOK_EXPERT_FFN;
+    c->layout = c->gated ? xp->layout : OCS_MOE_GATE_UP_SEPARATE;
+    c->W3 = c->gated && c->layout == OCS_MOE_GATE_UP_SEPARATE ? in[4 + 2 * b] : NULL;
+    c->b3 = c->W3 && b ? in[7] : NULL;
+    if (c->W1->rank != 3) {
+        char shape[128];
+        return ocs_fail(err, OCS_ERR_INVALID, "expert_params 0 (W1, input 2) has shape %s; it must be 3-D [E, %s, H]",
+                        ocs_shape_str(c->W1->rank, c->W1->dims, shape, sizeof shape),
+                        c->gated && c->layout != OCS_MOE_GATE_UP_SEPARATE ? "2 I" : "I");
+    }
+    c->r1 = (size_t)c->W1->dims[1];
+    const int shared = c->gated && c->layout != OCS_MOE_GATE_UP_SEPARATE;
+    if (shared && c->r1 % 2)
+        return ocs_fail(err, OCS_ERR_INVALID,
+                        "expert_params 0 (W1) has %zu rows per expert; the %s gate/up layout needs an even count "
+                        "(2 I)", c->r1, ocs_moe_layout_name(c->layout));
+    c->inter = shared ? c->r1 / 2 : c->r1;
+    if ((st = check_matrix(m, in, c, 0, c->r1, c->H, shared ? "[E, 2 I, H]" : "[E, I, H]", err)) != OCS_OK ||
+        (st = check_matrix(m, in, c, b ? 2 : 1, c->H, c->inter, "[E, H, I]", err)) != OCS_OK)
+        return st;
+    if (c->W3 && (st = check_matrix(m, in, c, b ? 4 : 2, c->inter, c->H, "[E, I, H]", err)) != OCS_OK)
+        return st;
+    if (b && ((st = check_bias(m, in, c, 1, c->r1, err)) != OCS_OK || (st = check_bias(m, in, c, 3, c->H, err)) != OCS_OK))
+        return st;
+    if (c->b3 && (st = check_bias(m, in, c, 5, c->inter, err)) != OCS_OK)
+        return st;
+    c->P = c->T * c->k;
+    return OCS_OK;
+}

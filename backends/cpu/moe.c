@@ -231,25 +231,6 @@ typedef struct route_scratch {
     int64_t *gi;                /* E indices */
 } route_scratch;
 
-static ocs_status check_grouped(ocs_kernel_args *a, const ocs_moe_grouped *g, size_t E)
-{
-    if (g->bias && g->n_bias != 1 && g->n_bias != E)
-        return ocs_fail(a->err, OCS_ERR_INVALID,
-                        "router (sigmoid_grouped): the correction bias has %zu values; it must have E = %zu (or 1)",
-                        g->n_bias, E);
-    if (g->n_group > 1) {
-        if (E % (size_t)g->n_group)
-            return ocs_fail(a->err, OCS_ERR_INVALID,
-                            "router (sigmoid_grouped): E = %zu experts cannot form n_group = %lld equal groups", E,
-                            (long long)g->n_group);
-        if (E / (size_t)g->n_group < 2)
-            return ocs_fail(a->err, OCS_ERR_INVALID,
-                            "router (sigmoid_grouped): groups of %zu expert; the group score needs the top 2",
-                            E / (size_t)g->n_group);
-    }
-    return OCS_OK;
-}
-
 /* One token's routing: z (float logits) -> w[k], idx[k]. */
 static void route_token(const moe_state *s, size_t E, size_t k, route_scratch *r, float *w, int64_t *idx)
 {
@@ -828,142 +809,32 @@ static void combine(void *arg, size_t task, size_t thread)
 
 /* ---- validation -------------------------------------------------------------------------------------- */
 
-static const char *param_name(const moe_run *m, size_t i)
-{
-    static const char *const with_bias[] = {"W1", "b1", "W2", "b2", "W3", "b3"};
-    static const char *const no_bias[] = {"W1", "W2", "W3"};
-    (void)m;
-    return m->s->plan.expert.bias ? with_bias[i] : no_bias[i];
-}
-
-/* p must be [E, rows, cols]. */
-static ocs_status check_matrix(ocs_kernel_args *a, const moe_run *m, size_t i, size_t rows, size_t cols,
-                               const char *what)
-{
-    const ocs_tensor *p = a->inputs[2 + i];
-    if (p->rank != 3 || p->dims[0] != (int64_t)m->E || p->dims[1] != (int64_t)rows || p->dims[2] != (int64_t)cols) {
-        char shape[128];
-        return ocs_fail(a->err, OCS_ERR_INVALID,
-                        "expert_params %zu (%s, input %zu) has shape %s; the %s expert needs %s = [%zu, %zu, %zu]",
-                        i, param_name(m, i), 2 + i, ocs_shape_str(p->rank, p->dims, shape, sizeof shape),
-                        ocs_moe_act_name(m->s->plan.expert.act), what, m->E, rows, cols);
-    }
-    return OCS_OK;
-}
-
-/* A bias slice broadcasts to [n, len] as Gemm's C does: [E], [E, 1], [E, len] or [E, 1, len]. */
-static ocs_status check_bias(ocs_kernel_args *a, const moe_run *m, size_t i, size_t len)
-{
-    const ocs_tensor *p = a->inputs[2 + i];
-    int ok = p->rank >= 1 && p->rank <= 3 && p->dims[0] == (int64_t)m->E;
-    if (ok && p->rank >= 2) {
-        int64_t last = p->dims[p->rank - 1];
-        ok = (last == 1 || last == (int64_t)len) && (p->rank == 2 || p->dims[1] == 1);
-    }
-    if (!ok) {
-        char shape[128];
-        return ocs_fail(a->err, OCS_ERR_INVALID,
-                        "expert_params %zu (%s, input %zu) has shape %s; a bias must be [E, %zu] (E = %zu)", i,
-                        param_name(m, i), 2 + i, ocs_shape_str(p->rank, p->dims, shape, sizeof shape), len, m->E);
-    }
-    return OCS_OK;
-}
-
+/* The reference's checks (ocs_hook_moe_check), then sgemm's int dimensions. */
 static ocs_status validate(ocs_kernel_args *a, const moe_state *s, moe_run *m)
 {
-    if (!s->plan.k_ok)
-        return ocs_fail(a->err, OCS_ERR_INVALID, "required attribute k (INT) is missing");
-    if (!s->plan.position_ok)
-        return ocs_fail(a->err, OCS_ERR_INVALID, "weight_position is \"%s\"; it must be \"output\" or \"input\"",
-                        s->plan.position);
-    if (a->n_inputs < 2 || !a->inputs[0] || !a->inputs[1])
-        return ocs_fail(a->err, OCS_ERR_INVALID, "MoE needs inputs 0 (input) and 1 (router_logits)");
-    const ocs_tensor *x = a->inputs[0], *logits = a->inputs[1];
-    if (x->dtype != s->plan.expert.dtype)
-        return ocs_fail(a->err, OCS_ERR_INVALID, "input is %s but the expert graph takes %s",
-                        ocs_dtype_name(x->dtype), ocs_dtype_name(s->plan.expert.dtype));
-    if (x->rank < 1)
-        return ocs_fail(a->err, OCS_ERR_INVALID, "input must have rank >= 1 ([..., H]), it is a scalar");
-    if (logits->rank != 2)
-        return ocs_fail(a->err, OCS_ERR_INVALID, "router_logits must be 2-D [T, E], it has rank %d", logits->rank);
-    size_t rows = 0;
-    ocs_status st = ocs_shape_numel(x->rank - 1, x->dims, &rows, a->err);
+    ocs_hook_moe_call c;
+    ocs_status st = ocs_hook_moe_check(&s->plan, a->n_inputs, (const ocs_tensor *const *)a->inputs, &c, a->err);
     if (st != OCS_OK)
         return st;
-    m->t = x->dtype;
-    m->T = (size_t)logits->dims[0];
-    m->E = (size_t)logits->dims[1];
-    m->H = (size_t)x->dims[x->rank - 1];
-    if (rows != m->T) {
-        char shape[128];
-        return ocs_fail(a->err, OCS_ERR_INVALID, "input %s holds %zu tokens but router_logits has T = %zu rows",
-                        ocs_shape_str(x->rank, x->dims, shape, sizeof shape), rows, m->T);
-    }
-    if (s->plan.k < 1 || (uint64_t)s->plan.k > m->E)
-        return ocs_fail(a->err, OCS_ERR_INVALID, "k = %lld is outside [1, E] = [1, %zu]", (long long)s->plan.k, m->E);
-    m->k = (size_t)s->plan.k;
-    if (s->plan.has_router && s->plan.router.k != s->plan.k)
-        return ocs_fail(a->err, OCS_ERR_INVALID,
-                        "router output 0 (weights) is FLOAT [%zu, %lld]; it must be FLOAT [%zu, %zu] ([T, k])",
-                        m->T, (long long)s->plan.router.k, m->T, m->k);
-    if (s->plan.has_router && s->plan.router.kind == OCS_HOOK_ROUTER_SIGMOID_GROUPED &&
-        (st = check_grouped(a, &s->plan.router.grouped, m->E)) != OCS_OK)
-        return st;
-
-    const ocs_hook_expert *xp = &s->plan.expert;
-    size_t n_params = a->n_inputs - 2, want = ocs_hook_expert_param_count(xp);
-    if (n_params != want)
-        return ocs_fail(a->err, OCS_ERR_INVALID,
-                        "the expert graph has %zu inputs and 1 outputs; with %zu expert_params it must have %zu and 1",
-                        want + 1, n_params, n_params + 1);
-    for (size_t i = 0; i < n_params; i++) {
-        const ocs_tensor *p = a->inputs[2 + i];
-        if (!p)
-            return ocs_fail(a->err, OCS_ERR_INVALID, "expert_params %zu (input %zu) is absent", i, 2 + i);
-        if (p->rank < 1 || p->dims[0] != (int64_t)m->E) {
-            char shape[128];
-            return ocs_fail(a->err, OCS_ERR_INVALID,
-                            "expert_params %zu (input %zu) has shape %s; its leading dimension must be E = %zu", i,
-                            2 + i, ocs_shape_str(p->rank, p->dims, shape, sizeof shape), m->E);
-        }
-        if (p->dtype != m->t)
-            return ocs_fail(a->err, OCS_ERR_INVALID, "expert_params %zu (input %zu) is %s; the expert takes %s", i,
-                            2 + i, ocs_dtype_name(p->dtype), ocs_dtype_name(m->t));
-    }
-    size_t b = xp->bias ? 1 : 0;
-    m->W1 = a->inputs[2];
-    m->b1 = b ? a->inputs[3] : NULL;
-    m->W2 = a->inputs[3 + b];
-    m->b2 = b ? a->inputs[5] : NULL;
-    m->gated = xp->kind != OCS_HOOK_EXPERT_FFN;
-    m->layout = m->gated ? xp->layout : OCS_MOE_GATE_UP_SEPARATE;
-    m->W3 = m->gated && m->layout == OCS_MOE_GATE_UP_SEPARATE ? a->inputs[4 + 2 * b] : NULL;
-    m->b3 = m->W3 && b ? a->inputs[7] : NULL;
-    if (m->W1->rank != 3) {
-        char shape[128];
-        return ocs_fail(a->err, OCS_ERR_INVALID, "expert_params 0 (W1, input 2) has shape %s; it must be 3-D [E, %s, H]",
-                        ocs_shape_str(m->W1->rank, m->W1->dims, shape, sizeof shape),
-                        m->gated && m->layout != OCS_MOE_GATE_UP_SEPARATE ? "2 I" : "I");
-    }
-    m->r1 = (size_t)m->W1->dims[1];
-    int shared = m->gated && m->layout != OCS_MOE_GATE_UP_SEPARATE;
-    if (shared && m->r1 % 2)
-        return ocs_fail(a->err, OCS_ERR_INVALID,
-                        "expert_params 0 (W1) has %zu rows per expert; the %s gate/up layout needs an even count "
-                        "(2 I)", m->r1, ocs_moe_layout_name(m->layout));
-    m->inter = shared ? m->r1 / 2 : m->r1;
-    if ((st = check_matrix(a, m, 0, m->r1, m->H, shared ? "[E, 2 I, H]" : "[E, I, H]")) != OCS_OK ||
-        (st = check_matrix(a, m, b ? 2 : 1, m->H, m->inter, "[E, H, I]")) != OCS_OK)
-        return st;
-    if (m->W3 && (st = check_matrix(a, m, b ? 4 : 2, m->inter, m->H, "[E, I, H]")) != OCS_OK)
-        return st;
-    if (b && ((st = check_bias(a, m, 1, m->r1)) != OCS_OK || (st = check_bias(a, m, 3, m->H)) != OCS_OK))
-        return st;
-    if (m->b3 && (st = check_bias(a, m, 5, m->inter)) != OCS_OK)
-        return st;
+    m->t = c.t;
+    m->T = c.T;
+    m->E = c.E;
+    m->H = c.H;
+    m->k = c.k;
+    m->P = c.P;
+    m->inter = c.inter;
+    m->r1 = c.r1;
+    m->gated = c.gated;
+    m->layout = c.layout;
+    m->x = c.x;
+    m->W1 = c.W1;
+    m->b1 = c.b1;
+    m->W2 = c.W2;
+    m->b2 = c.b2;
+    m->W3 = c.W3;
+    m->b3 = c.b3;
     if (m->T > INT32_MAX || m->H > INT32_MAX || m->r1 > INT32_MAX / 2 || m->inter > INT32_MAX / 2)
         return ocs_fail(a->err, OCS_ERR_UNSUPPORTED, "MoE dimensions beyond 2^31 are not supported by sgemm");
-    m->P = m->T * m->k;
     return OCS_OK;
 }
 

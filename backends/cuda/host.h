@@ -106,17 +106,10 @@ void ocs_cuda_moe_groups_free(ocs_cuda_moe_groups *g);
 /* The node's hooks and attributes (ocs_hook_match_moe), read once per node. */
 typedef ocs_hook_moe ocs_cuda_moe_plan;
 
-/* A validated MoE call. */
-typedef struct ocs_cuda_moe_call {
-    ocs_dtype t;
-    size_t T, E, H, k, P, inter, r1;
-    int gated;
-    ocs_moe_layout layout;
-    /* parameter tensors (borrowed); W3/b3: the separate layout's up projection */
-    const ocs_tensor *W1, *b1, *W2, *b2, *W3, *b3;
-} ocs_cuda_moe_call;
+/* A validated MoE call (sizes, layout, the borrowed input and parameter tensors). */
+typedef ocs_hook_moe_call ocs_cuda_moe_call;
 
-/* The reference's checks (as the cpu backend makes them) for a node with canonical hooks. */
+/* The reference's checks (ocs_hook_moe_check) for a node with canonical hooks, then this backend's limits. */
 ocs_status ocs_cuda_moe_validate(ocs_kernel_args *a, const ocs_cuda_moe_plan *p, ocs_cuda_moe_call *m);
 
 /* ---- device-level entry points (buffers already on the device; the benchmark) ---------------------- */

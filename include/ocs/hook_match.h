@@ -116,6 +116,32 @@ int ocs_hook_match_moe(const ocs_node *n, ocs_hook_moe *out);
  */
 int ocs_hook_moe_types_fused(const ocs_hook_moe *m, size_t n_in, const ocs_tensor_type *in);
 
+/*
+ * An MoE call on a node matched as m, resolved for a fused kernel: sizes,
+ * layout and the parameter tensors (borrowed from the inputs).
+ */
+typedef struct ocs_hook_moe_call {
+    ocs_dtype t;                /* input, parameter and output type */
+    size_t T, E, H, k, P;       /* P = T k routed pairs */
+    size_t inter;               /* I, the intermediate size */
+    size_t r1;                  /* rows of W1: I, or 2 I when gate and up share it */
+    int gated;                  /* glu or swiglu_oai */
+    ocs_moe_layout layout;      /* SEPARATE for ffn */
+    /* W3/b3: the separate layout's up projection; b*: NULL without biases */
+    const ocs_tensor *x, *logits, *W1, *b1, *W2, *b2, *W3, *b3;
+} ocs_hook_moe_call;
+
+/*
+ * The reference's checks of an MoE call, in its order and with its
+ * messages (OCS_ERR_INVALID), for a node whose hooks matched as m: the
+ * attributes, the input and logits shapes, k, the router's width and group
+ * counts, the number, presence, type and shape of the expert parameters.
+ * On success *c is filled.  Limits of a backend's own (index widths) are
+ * the backend's to add.
+ */
+ocs_status ocs_hook_moe_check(const ocs_hook_moe *m, size_t n_in, const ocs_tensor *const *in, ocs_hook_moe_call *c,
+                              ocs_err *err);
+
 /* How many expert_params the expert takes (ocs_moe_expert_param_count). */
 size_t ocs_hook_expert_param_count(const ocs_hook_expert *x);
 

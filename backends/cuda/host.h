@@ -52,10 +52,10 @@ typedef struct ocs_cuda_pa_cfg {
 
 /*
  * 1 and *cfg when a variant exists whose shared memory fits smem_limit; 0
- * otherwise.  The single-pass kernel takes the head sizes one 16-byte chunk
- * a lane covers with groups of 8 to 32 lanes (allow_stream != 0; the backend clears it when
- * OCS_CUDA_PA_TILED is set, so that tests and the benchmark reach the tiled
- * kernel too), the tiled kernel the rest.
+ * otherwise.  The single-pass kernel takes the head sizes that groups of 8
+ * to 32 lanes cover with one 16-byte chunk a lane (when allow_stream != 0;
+ * the backend clears it when OCS_CUDA_PA_TILED is set, so that tests and
+ * the benchmark reach the tiled kernel too), the tiled kernel the rest.
  */
 int ocs_cuda_pa_choose(size_t es, int64_t D, size_t smem_limit, int allow_stream, ocs_cuda_pa_cfg *cfg);
 
